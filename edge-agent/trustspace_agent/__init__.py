@@ -1,0 +1,1 @@
+"""The trustspace edge agent: gateway, durable audit log and shipper on every node."""

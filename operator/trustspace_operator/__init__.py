@@ -1,0 +1,1 @@
+"""The trustspace operator: reconciles DataSpaceNode, TransferPolicy and MirrorLink (kopf)."""

@@ -1,0 +1,3 @@
+from trustspace.cli import main
+
+main()
