@@ -1,0 +1,812 @@
+"""Reconciling one DataSpaceNode: objects, keys and status, level-triggered and idempotent.
+
+Every entry point (create, update, resume, timer, a watched object changing) ends in
+`NodeController.reconcile`, which makes the node's cluster match the spec, moves the key
+lifecycle forward one safe step at a time, and writes the operator's part of the status with
+server-side apply (the collector owns the audit and heartbeat parts of the same status).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from trustspace.api.common import parse_duration
+from trustspace.api.conditions import Condition, find_condition, set_condition
+from trustspace.api.constants import (
+    API_VERSION,
+    DATASPACENODE_KIND,
+    ROTATE_KEY_ANNOTATION,
+    ConditionStatus,
+    NodeConditionType,
+    NodePhase,
+    NodeReason,
+)
+from trustspace.api.dataspacenode import DataSpaceNode, RotationPolicy
+from trustspace.kube import ApiError, Kube, NotFound, Obj, Unreachable
+from trustspace.kube import kinds as k
+from trustspace_operator import keys, render
+from trustspace_operator.config import AgentRuntime, OperatorConfig
+from trustspace_operator.events import EventRecorder
+from trustspace_operator.faults import fault_point
+from trustspace_operator.metrics import METRICS
+from trustspace_operator.targets import Target, Targets, TargetUnavailable
+
+log = logging.getLogger(__name__)
+STATUS_MANAGER = "trustspace-operator"
+#: Conditions this controller owns; the collector owns AuditStreaming and AuditBackpressure.
+OWNED_CONDITIONS = (
+    NodeConditionType.READY,
+    NodeConditionType.KEY_READY,
+    NodeConditionType.AGENT_READY,
+    NodeConditionType.POLICY_SYNCED,
+    NodeConditionType.DEGRADED,
+)
+CREATED_NAMESPACE_ANNOTATION = "trustspace.io/created-for-node"
+SKIP_REMOTE_CLEANUP_ANNOTATION = "trustspace.io/skip-remote-cleanup"
+_CLEANUP_KINDS = (
+    k.STATEFUL_SET,
+    k.SERVICE,
+    k.CONFIG_MAP,
+    k.ROLE_BINDING,
+    k.ROLE,
+    k.SERVICE_ACCOUNT,
+    k.SECRET,
+    k.PVC,
+)
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def ts(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def is_subset(desired: Any, actual: Any) -> bool:
+    """True when every field we set has that value in the live object (server defaults and
+    other managers' fields are ignored)."""
+    if isinstance(desired, dict):
+        if not isinstance(actual, dict):
+            return False
+        return all(key in actual and is_subset(v, actual[key]) for key, v in desired.items())
+    if isinstance(desired, list):
+        if not isinstance(actual, list) or len(desired) != len(actual):
+            return False
+        return all(is_subset(d, a) for d, a in zip(desired, actual, strict=True))
+    if isinstance(desired, int | float) and isinstance(actual, int | float):
+        return desired == actual
+    return bool(desired == actual)
+
+
+@dataclass
+class _Backoff:
+    failures: int = 0
+    next_try: float = 0.0
+
+
+@dataclass
+class Result:
+    """What one reconcile did; handlers turn `retry_in` into a kopf TemporaryError."""
+
+    phase: NodePhase
+    retry_in: float | None = None
+    changed: list[str] = field(default_factory=list)
+
+
+class PublishHook:
+    """Called when key material changed, so the trust bundle is rebuilt (bundle.py)."""
+
+    def key_material_changed(self) -> None:  # pragma: no cover - replaced by the publisher
+        return None
+
+    def includes(self, key_id: str) -> bool:
+        return True
+
+
+class NodeController:
+    def __init__(
+        self,
+        hub: Kube,
+        config: OperatorConfig,
+        *,
+        events: EventRecorder | None = None,
+        targets: Targets | None = None,
+        clock: Callable[[], dt.datetime] = now_utc,
+    ) -> None:
+        self.hub = hub
+        self.config = config
+        self.events = events or EventRecorder(hub)
+        self.targets = targets or Targets(hub)
+        self.clock = clock
+        self.publisher: PublishHook = PublishHook()
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._backoff: dict[tuple[str, str], _Backoff] = {}
+        self._last_full: dict[tuple[str, str], float] = {}
+        self._staged_since: dict[tuple[str, str], float] = {}
+
+    # ----- entry points --------------------------------------------------------------------
+    def lock_for(self, namespace: str, name: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault((namespace, name), threading.Lock())
+
+    def reconcile(self, body: Obj, *, cause: str = "reconcile") -> Result:
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        with self.lock_for(*key):
+            started = time.monotonic()
+            # The caller's copy may predate our last status write (kopf's timer bodies do);
+            # decisions such as "drift or spec change" need the live object.
+            fresh = self.hub.get(k.DATASPACENODE, meta["name"], meta["namespace"])
+            if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+                return Result(NodePhase.PENDING)
+            try:
+                return self._reconcile(fresh, cause)
+            finally:
+                METRICS.reconcile_seconds.observe(time.monotonic() - started)
+                self._last_full[key] = time.monotonic()
+
+    def tick(self, body: Obj) -> Result | None:
+        """The periodic check: a full reconcile when due (resync, backoff expiry, rotation,
+        grace expiry, heartbeat staleness); otherwise nothing, and no API call."""
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        lock = self.lock_for(*key)
+        if lock.locked():
+            return None
+        if self._due(body, key):
+            return self.reconcile(body, cause="timer")
+        return None
+
+    def forget(self, namespace: str, name: str) -> None:
+        key = (namespace, name)
+        for table in (self._backoff, self._last_full, self._staged_since, self._locks):
+            table.pop(key, None)
+
+    # ----- the reconcile -------------------------------------------------------------------
+    def _reconcile(self, body: Obj, cause: str) -> Result:
+        node = DataSpaceNode.from_body(body)
+        key = (node.namespace, node.name)
+        now = self.clock()
+        status = dict(body.get("status") or {})
+        conditions = [Condition.model_validate(c) for c in status.get("conditions", [])]
+        gen = node.generation
+        METRICS.reconciles.labels(cause=cause).inc()
+
+        try:
+            target = self.targets.for_node(node)
+            changed = self._apply_objects(body, node, target)
+            secret = self._keys(body, node, target, now)
+        except TargetUnavailable as exc:
+            return self._degraded(body, node, conditions, exc.reason, exc.message, key)
+        except Unreachable as exc:
+            return self._degraded(
+                body,
+                node,
+                conditions,
+                NodeReason.REMOTE_CLUSTER_UNREACHABLE,
+                f"cannot reach the node's cluster: {exc}; retrying with backoff",
+                key,
+            )
+        except keys.KeySecretCorrupt as exc:
+            METRICS.errors.labels(kind="key_secret_corrupt").inc()
+            conditions = set_condition(
+                conditions,
+                NodeConditionType.KEY_READY,
+                False,
+                NodeReason.KEY_MISSING,
+                f"the key Secret is unreadable ({exc}); it is never overwritten: fix or delete "
+                "it to have a new key issued",
+                observed_generation=gen,
+                now=now,
+            )
+            self._write_status(body, node, conditions, NodePhase.FAILED, None, now)
+            return Result(NodePhase.FAILED, retry_in=self.config.resync)
+        except ApiError as exc:
+            METRICS.errors.labels(kind="api").inc()
+            return self._degraded(
+                body, node, conditions, "ApiError", f"the API server refused a request: {exc}", key
+            )
+
+        was_degraded = find_condition(conditions, NodeConditionType.DEGRADED)
+        if was_degraded is not None and was_degraded.status == ConditionStatus.TRUE:
+            self.events.post(
+                body, "Normal", "ClusterReachable", f"{target.description} is reachable again"
+            )
+        self._backoff.pop(key, None)
+        state = keys.read_state(secret)
+        conditions, agent_status = self._conditions(body, node, target, state, conditions, now)
+        phase = self._phase(conditions, changed)
+        self._write_status(body, node, conditions, phase, state, now, agent_status=agent_status)
+        METRICS.key_age.labels(namespace=node.namespace, node=node.name).set(
+            (now - state.not_before).total_seconds()
+        )
+        return Result(phase, changed=changed)
+
+    # ----- objects -------------------------------------------------------------------------
+    def _apply_objects(self, body: Obj, node: DataSpaceNode, target: Target) -> list[str]:
+        kube = target.kube
+        changed: list[str] = []
+        ns = render.target_namespace(node)
+        if ns != node.namespace or target.remote:
+            self._ensure_namespace(kube, node, ns)
+        provisioned_before = body.get("status", {}).get("observedGeneration") is not None
+        spec_changed = body.get("status", {}).get("observedGeneration") != node.generation
+        desired = render.desired_objects(
+            node, image=self.config.agent_image, collector_url=self.config.collector_url
+        )
+        for obj in desired:
+            kind = k.kind_of(obj)
+            name = obj["metadata"]["name"]
+            live = kube.get(kind, name, ns)
+            if live is not None and is_subset(obj, live):
+                continue
+            kube.apply(obj)
+            what = f"{obj['kind']} {ns}/{name}"
+            changed.append(what)
+            if provisioned_before and not spec_changed:
+                verb = "recreated" if live is None else "restored"
+                METRICS.drift_repairs.inc()
+                self.events.post(body, "Warning", "DriftRepaired", f"{verb} {what} changed by hand")
+        if changed and (not provisioned_before or spec_changed):
+            verb = "Provisioned" if not provisioned_before else "Updated"
+            self.events.post(
+                body,
+                "Normal",
+                verb,
+                f"{verb.lower()} {len(changed)} object(s) in {target.description}, namespace {ns}",
+            )
+        return changed
+
+    def _ensure_namespace(self, kube: Kube, node: DataSpaceNode, ns: str) -> None:
+        if kube.get(k.NAMESPACE, ns) is not None:
+            return
+        obj = render.namespace(node)
+        obj["metadata"]["annotations"] = {
+            CREATED_NAMESPACE_ANNOTATION: f"{node.namespace}/{node.name}"
+        }
+        try:
+            kube.create(obj)
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+
+    # ----- keys ----------------------------------------------------------------------------
+    def _keys(self, body: Obj, node: DataSpaceNode, target: Target, now: dt.datetime) -> Obj:
+        names = render.Names(node.name)
+        ns = render.target_namespace(node)
+        owners = render.owner_reference(node)
+        extra = {"ownerReferences": owners} if owners else None
+        secret, issued = keys.ensure_secret(
+            target.kube, names.key_secret, ns, render.labels(node), now, extra
+        )
+        if issued:
+            state = keys.read_state(secret)
+            METRICS.keys_issued.inc()
+            self.events.post(
+                body, "Normal", NodeReason.KEY_ISSUED, f"issued SM2 key {state.active.key_id[:16]}"
+            )
+            self.publisher.key_material_changed()
+        secret = self._retire(body, target.kube, secret, now)
+        return self._rotate_if_due(body, node, target.kube, secret, now)
+
+    def _retire(self, body: Obj, kube: Kube, secret: Obj, now: dt.datetime) -> Obj:
+        before = keys.read_state(secret).previous
+        secret = keys.retire_expired(kube, secret, now)
+        gone = {p.key_id for p in before} - {p.key_id for p in keys.read_state(secret).previous}
+        for key_id in sorted(gone):
+            self.events.post(
+                body, "Normal", "KeyRetired", f"SM2 key {key_id[:16]} retired: grace period over"
+            )
+        if gone:
+            self.publisher.key_material_changed()
+        return secret
+
+    def rotation_request(self, body: Obj) -> str | None:
+        ann = body.get("metadata", {}).get("annotations") or {}
+        value = ann.get(ROTATE_KEY_ANNOTATION)
+        return str(value) if value is not None else None
+
+    def _rotation_due(
+        self, node: DataSpaceNode, state: keys.KeyState, request: str | None, now: dt.datetime
+    ) -> str | None:
+        if request is not None and request != state.handled_request:
+            return f"requested ({request})"
+        rotation = node.spec.key_rotation
+        automatic = rotation.policy == RotationPolicy.AUTOMATIC
+        if automatic and now >= state.not_before + parse_duration(rotation.rotate_every):
+            return f"scheduled every {rotation.rotate_every}"
+        return None
+
+    def _rotate_if_due(
+        self, body: Obj, node: DataSpaceNode, kube: Kube, secret: Obj, now: dt.datetime
+    ) -> Obj:
+        state = keys.read_state(secret)
+        request = self.rotation_request(body)
+        why = self._rotation_due(node, state, request, now)
+        if why is None and state.staged is None:
+            self._clear_handled_request(body, state, request)
+            return secret
+        node_key = (node.namespace, node.name)
+        if state.staged is None:
+            secret = keys.stage_next(kube, secret, now)
+            state = keys.read_state(secret)
+            self._staged_since[node_key] = time.monotonic()
+            # Verifiers learn the next key before anything is signed with it.
+            self.publisher.key_material_changed()
+        staged = state.staged
+        assert staged is not None
+        waited = time.monotonic() - self._staged_since.setdefault(node_key, time.monotonic())
+        if not self.publisher.includes(staged.key_id) and waited < self.config.publish_wait:
+            return secret
+        grace = parse_duration(node.spec.key_rotation.grace_period)
+        old_id = state.active.key_id
+        secret = keys.promote(
+            kube, secret, now, grace, request if request != state.handled_request else None
+        )
+        self._staged_since.pop(node_key, None)
+        METRICS.rotations.inc()
+        self.events.post(
+            body,
+            "Normal",
+            NodeReason.KEY_ROTATED,
+            f"rotated SM2 key {old_id[:16]} -> {staged.key_id[:16]} "
+            f"({why or 'staged key promoted'}); the old key verifies until {ts(now + grace)}",
+        )
+        self.publisher.key_material_changed()
+        fault_point("before-annotation-clear")
+        self._clear_handled_request(body, keys.read_state(secret), request)
+        return secret
+
+    def _clear_handled_request(self, body: Obj, state: keys.KeyState, request: str | None) -> None:
+        if request is None or request != state.handled_request:
+            return
+        meta = body["metadata"]
+        with contextlib.suppress(NotFound):
+            self.hub.patch(
+                k.DATASPACENODE,
+                meta["name"],
+                {"metadata": {"annotations": {ROTATE_KEY_ANNOTATION: None}}},
+                meta["namespace"],
+            )
+
+    # ----- status --------------------------------------------------------------------------
+    def _agent_condition(
+        self, body: Obj, node: DataSpaceNode, target: Target, now: dt.datetime
+    ) -> tuple[ConditionStatus, str, str, Obj]:
+        interval = parse_duration(node.spec.agent.heartbeat_interval)
+        status = body.get("status") or {}
+        beat = status.get("lastHeartbeatTime")
+        agent_status: Obj = {}
+        ready_replicas = None
+        if self.config.agent_runtime == AgentRuntime.KUBERNETES:
+            sts = target.kube.get(
+                k.STATEFUL_SET, render.Names(node.name).agent, render.target_namespace(node)
+            )
+            replicas = node.spec.agent.replicas
+            ready_replicas = int((sts or {}).get("status", {}).get("readyReplicas") or 0)
+            agent_status = {
+                "replicas": int((sts or {}).get("status", {}).get("replicas") or 0),
+                "readyReplicas": ready_replicas,
+            }
+            if ready_replicas < 1:
+                return (
+                    ConditionStatus.FALSE,
+                    NodeReason.AGENT_UNAVAILABLE,
+                    f"{ready_replicas}/{replicas} agent replicas ready",
+                    agent_status,
+                )
+        if beat is None:
+            return (
+                ConditionStatus.FALSE,
+                NodeReason.AGENT_UNAVAILABLE,
+                "waiting for the agent's first heartbeat",
+                agent_status,
+            )
+        age = now - keys.parse_ts(beat)
+        limit = interval * self.config.heartbeat_misses
+        if age > limit:
+            return (
+                ConditionStatus.UNKNOWN,
+                NodeReason.HEARTBEAT_MISSED,
+                f"no heartbeat for {int(age.total_seconds())}s "
+                f"(expected every {node.spec.agent.heartbeat_interval})",
+                agent_status,
+            )
+        ready = (
+            ""
+            if ready_replicas is None
+            else f"{ready_replicas}/{node.spec.agent.replicas} replicas ready, "
+        )
+        every = node.spec.agent.heartbeat_interval
+        return (
+            ConditionStatus.TRUE,
+            NodeReason.AGENT_AVAILABLE,
+            f"{ready}heartbeats arrive every {every}",
+            agent_status,
+        )
+
+    def _conditions(
+        self,
+        body: Obj,
+        node: DataSpaceNode,
+        target: Target,
+        state: keys.KeyState,
+        conditions: list[Condition],
+        now: dt.datetime,
+    ) -> tuple[list[Condition], Obj]:
+        gen = node.generation
+        key_msg = f"SM2 key {state.active.key_id[:16]} active since {ts(state.not_before)}"
+        if state.staged is not None:
+            key_msg += f"; next key {state.staged.key_id[:16]} staged"
+        reason = NodeReason.KEY_ROTATED if state.rotated_at else NodeReason.KEY_ISSUED
+        conditions = set_condition(
+            conditions,
+            NodeConditionType.KEY_READY,
+            True,
+            reason,
+            key_msg,
+            observed_generation=gen,
+            now=now,
+        )
+        a_status, a_reason, a_msg, agent_status = self._agent_condition(body, node, target, now)
+        conditions = set_condition(
+            conditions,
+            NodeConditionType.AGENT_READY,
+            a_status,
+            a_reason,
+            a_msg,
+            observed_generation=gen,
+            now=now,
+        )
+        conditions = self._policy_condition(body, conditions, gen, now)
+        conditions = set_condition(
+            conditions,
+            NodeConditionType.DEGRADED,
+            False,
+            NodeReason.RECONCILED,
+            f"objects in {target.description} match the spec",
+            observed_generation=gen,
+            now=now,
+        )
+        blocking = [
+            c
+            for c in conditions
+            if c.type
+            in (
+                NodeConditionType.KEY_READY,
+                NodeConditionType.AGENT_READY,
+                NodeConditionType.POLICY_SYNCED,
+                NodeConditionType.AUDIT_STREAMING,
+            )
+            and c.status != ConditionStatus.TRUE
+        ]
+        if blocking:
+            ready_msg = "; ".join(f"{c.type}: {c.message or c.reason}" for c in blocking)
+            ready = set_condition(
+                conditions,
+                NodeConditionType.READY,
+                False,
+                NodeReason.NOT_READY,
+                ready_msg,
+                observed_generation=gen,
+                now=now,
+            )
+        else:
+            ready = set_condition(
+                conditions,
+                NodeConditionType.READY,
+                True,
+                NodeReason.RECONCILED,
+                "the node is provisioned, keyed, reporting and streaming audit",
+                observed_generation=gen,
+                now=now,
+            )
+        return ready, agent_status
+
+    def _policy_condition(
+        self, body: Obj, conditions: list[Condition], gen: int | None, now: dt.datetime
+    ) -> list[Condition]:
+        expected = self.publisher_expected_bundle()
+        running = (body.get("status") or {}).get("policyBundle") or {}
+        if expected is None:
+            return set_condition(
+                conditions,
+                NodeConditionType.POLICY_SYNCED,
+                ConditionStatus.UNKNOWN,
+                NodeReason.BUNDLE_STALE,
+                "no signed bundle yet: it needs the hub node's key",
+                observed_generation=gen,
+                now=now,
+            )
+        if running.get("hash") == expected:
+            return set_condition(
+                conditions,
+                NodeConditionType.POLICY_SYNCED,
+                True,
+                NodeReason.BUNDLE_APPLIED,
+                f"the agent runs bundle {expected[:16]}",
+                observed_generation=gen,
+                now=now,
+            )
+        return set_condition(
+            conditions,
+            NodeConditionType.POLICY_SYNCED,
+            False,
+            NodeReason.BUNDLE_STALE,
+            f"the agent has not reported bundle {expected[:16]} yet",
+            observed_generation=gen,
+            now=now,
+        )
+
+    def publisher_expected_bundle(self) -> str | None:
+        expected = getattr(self.publisher, "current_hash", None)
+        return expected() if callable(expected) else None
+
+    @staticmethod
+    def _phase(conditions: list[Condition], changed: list[str]) -> NodePhase:
+        ready = find_condition(conditions, NodeConditionType.READY)
+        if ready is not None and ready.status == ConditionStatus.TRUE:
+            return NodePhase.READY
+        return NodePhase.PROVISIONING
+
+    def _degraded(
+        self,
+        body: Obj,
+        node: DataSpaceNode,
+        conditions: list[Condition],
+        reason: str,
+        message: str,
+        key: tuple[str, str],
+    ) -> Result:
+        now = self.clock()
+        gen = node.generation
+        previous = find_condition(conditions, NodeConditionType.DEGRADED)
+        if previous is None or previous.status != ConditionStatus.TRUE or previous.reason != reason:
+            self.events.post(body, "Warning", reason, message)
+        METRICS.errors.labels(kind=reason).inc()
+        conditions = set_condition(
+            conditions,
+            NodeConditionType.DEGRADED,
+            True,
+            reason,
+            message,
+            observed_generation=gen,
+            now=now,
+        )
+        conditions = set_condition(
+            conditions,
+            NodeConditionType.READY,
+            False,
+            reason,
+            message,
+            observed_generation=gen,
+            now=now,
+        )
+        backoff = self._backoff.setdefault(key, _Backoff())
+        backoff.failures += 1
+        jitter = random.uniform(0.8, 1.2)  # noqa: S311 - spreads retries, not a secret
+        delay = min(self.config.max_backoff, 2.0 ** min(backoff.failures, 10)) * jitter
+        backoff.next_try = time.monotonic() + delay
+        self._write_status(body, node, conditions, NodePhase.DEGRADED, None, now, keep_keys=True)
+        log.warning(
+            "node %s/%s degraded: %s",
+            node.namespace,
+            node.name,
+            message,
+            extra={"node": node.name, "reason": reason},
+        )
+        return Result(NodePhase.DEGRADED, retry_in=delay)
+
+    def _due(self, body: Obj, key: tuple[str, str]) -> bool:
+        now_m = time.monotonic()
+        backoff = self._backoff.get(key)
+        if backoff is not None:
+            return now_m >= backoff.next_try
+        if now_m - self._last_full.get(key, 0.0) >= self.config.resync:
+            return True
+        status = body.get("status") or {}
+        if status.get("observedGeneration") != body["metadata"].get("generation"):
+            return True
+        if self.rotation_request(body) is not None:
+            return True
+        now = self.clock()
+        active = status.get("activeKey") or {}
+        nxt = active.get("nextRotationAt")
+        if nxt and now >= keys.parse_ts(nxt):
+            return True
+        if status.get("nextKey"):
+            return True
+        for prev in status.get("previousKeys") or []:
+            if now >= keys.parse_ts(prev["retireAt"]):
+                return True
+        return self._heartbeat_transition(body, now)
+
+    def _heartbeat_transition(self, body: Obj, now: dt.datetime) -> bool:
+        """True when AgentReady as computed now would differ from the status (cheap: no I/O)."""
+        status = body.get("status") or {}
+        spec = body.get("spec") or {}
+        beat = status.get("lastHeartbeatTime")
+        if beat is None:
+            return False
+        interval = parse_duration((spec.get("agent") or {}).get("heartbeatInterval", "30s"))
+        stale = now - keys.parse_ts(beat) > interval * self.config.heartbeat_misses
+        current = next(
+            (c for c in status.get("conditions", []) if c["type"] == NodeConditionType.AGENT_READY),
+            None,
+        )
+        if current is None:
+            return True
+        if stale:
+            return bool(current["status"] != ConditionStatus.UNKNOWN)
+        return bool(
+            current["status"] != ConditionStatus.TRUE
+            and self.config.agent_runtime == AgentRuntime.EXTERNAL
+        )
+
+    def _write_status(
+        self,
+        body: Obj,
+        node: DataSpaceNode,
+        conditions: list[Condition],
+        phase: NodePhase,
+        state: keys.KeyState | None,
+        now: dt.datetime,
+        *,
+        keep_keys: bool = False,
+        agent_status: Obj | None = None,
+    ) -> None:
+        current = body.get("status") or {}
+        status: Obj = {
+            "phase": str(phase),
+            "observedGeneration": node.generation,
+            "conditions": [
+                c.model_dump(mode="json", by_alias=True, exclude_none=True)
+                for c in conditions
+                if c.type in OWNED_CONDITIONS
+            ],
+        }
+        if state is not None:
+            status.update(self._key_status(node, state))
+        elif keep_keys:
+            for field_name in ("activeKey", "previousKeys", "nextKey"):
+                if field_name in current:
+                    status[field_name] = current[field_name]
+        if agent_status:
+            status["agent"] = agent_status
+        elif keep_keys and "agent" in current:
+            status["agent"] = current["agent"]
+        if _same_status(current, status):
+            return
+        patch = {
+            "apiVersion": API_VERSION,
+            "kind": DATASPACENODE_KIND,
+            "metadata": {"name": node.name, "namespace": node.namespace},
+            "status": status,
+        }
+        with contextlib.suppress(NotFound):  # deleted meanwhile
+            self.hub.request(
+                "PATCH",
+                k.DATASPACENODE.path(node.namespace, node.name) + "/status",
+                query=[("fieldManager", STATUS_MANAGER), ("force", "true")],
+                body=patch,
+                content_type="application/apply-patch+yaml",
+            )
+        fault_point("after-status")
+
+    def _key_status(self, node: DataSpaceNode, state: keys.KeyState) -> Obj:
+        rotation = node.spec.key_rotation
+        active: Obj = {
+            "keyId": state.active.key_id,
+            "fingerprint": state.active.key_id,
+            "publicKey": state.active.public_pem,
+            "notBefore": ts(state.not_before),
+        }
+        if state.rotated_at:
+            active["rotatedAt"] = ts(state.rotated_at)
+        if rotation.policy == RotationPolicy.AUTOMATIC:
+            active["nextRotationAt"] = ts(state.not_before + parse_duration(rotation.rotate_every))
+        out: Obj = {
+            "activeKey": active,
+            "previousKeys": [
+                {
+                    "keyId": p.key_id,
+                    "fingerprint": p.key_id,
+                    "publicKey": p.public_pem,
+                    "retireAt": ts(p.retire_at),
+                }
+                for p in sorted(state.previous, key=lambda p: p.retire_at, reverse=True)
+            ],
+        }
+        if state.staged is not None:
+            out["nextKey"] = {
+                "keyId": state.staged.key_id,
+                "fingerprint": state.staged.key_id,
+                "publicKey": state.staged.public_pem,
+                "stagedAt": ts(state.staged.staged_at),
+            }
+        return out
+
+    # ----- deletion ------------------------------------------------------------------------
+    def cleanup(self, body: Obj) -> None:
+        """Remove what the node owns in its cluster (owner references cover only local,
+        same-namespace objects; this covers the rest, remote clusters included)."""
+        node = DataSpaceNode.from_body(body)
+        with self.lock_for(node.namespace, node.name):
+            self._cleanup(body, node)
+        self.forget(node.namespace, node.name)
+        self.publisher.key_material_changed()
+
+    def _cleanup(self, body: Obj, node: DataSpaceNode) -> None:
+        ann = body["metadata"].get("annotations") or {}
+        try:
+            target = self.targets.for_node(node)
+        except TargetUnavailable as exc:
+            if (
+                ann.get(SKIP_REMOTE_CLEANUP_ANNOTATION) == "true"
+                or exc.reason == "KubeconfigSecretMissing"
+            ):
+                self.events.post(
+                    body, "Warning", "CleanupSkipped", f"left objects in place: {exc.message}"
+                )
+                return
+            raise
+        ns = render.target_namespace(node)
+        selector = {render.NODE_LABEL: node.name, render.NODE_NAMESPACE_LABEL: node.namespace}
+        try:
+            for kind in _CLEANUP_KINDS:
+                for obj in list(target.kube.list(kind, ns, labels=selector)):
+                    target.kube.delete(kind, obj["metadata"]["name"], ns)
+            space = target.kube.get(k.NAMESPACE, ns)
+            created_for = ((space or {}).get("metadata", {}).get("annotations") or {}).get(
+                CREATED_NAMESPACE_ANNOTATION
+            )
+            if created_for == f"{node.namespace}/{node.name}":
+                target.kube.delete(k.NAMESPACE, ns)
+        except Unreachable:
+            if ann.get(SKIP_REMOTE_CLEANUP_ANNOTATION) == "true":
+                self.events.post(
+                    body,
+                    "Warning",
+                    "CleanupSkipped",
+                    f"{target.description} unreachable; objects left there",
+                )
+                return
+            self.events.post(
+                body,
+                "Warning",
+                NodeReason.REMOTE_CLUSTER_UNREACHABLE,
+                f"cannot remove the node's objects from {target.description}; retrying. Annotate "
+                f"{SKIP_REMOTE_CLEANUP_ANNOTATION}=true to delete without cleaning up",
+            )
+            raise
+
+
+_OWNED_FIELDS = ("phase", "observedGeneration", "activeKey", "previousKeys", "nextKey", "agent")
+
+
+def _same_status(current: Obj, new: Obj) -> bool:
+    if any(f in current and f not in new for f in _OWNED_FIELDS):
+        return False
+    for key, value in new.items():
+        if key == "conditions":
+            have = {c["type"]: c for c in current.get("conditions", [])}
+            for cond in value:
+                old = have.get(cond["type"])
+                if old is None or any(
+                    old.get(f) != cond.get(f)
+                    for f in ("status", "reason", "message", "observedGeneration")
+                ):
+                    return False
+        elif current.get(key) != value:
+            return False
+    return True

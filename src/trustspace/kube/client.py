@@ -1,0 +1,236 @@
+"""A thin JSON client for the Kubernetes API on top of the official client's transport.
+
+The generated models cost more CPU than the requests they describe; the operator handles
+plain dicts, so this client sends and returns JSON as it is. It reuses the official client
+for kubeconfig parsing, TLS, authentication and connection pooling.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import urllib3
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from trustspace.kube.kinds import Kind, kind_of
+
+Obj = dict[str, Any]
+FIELD_MANAGER = "trustspace-operator"
+# (connect, read) seconds: a dead edge cluster must fail fast, not hang a worker.
+DEFAULT_TIMEOUT = (5.0, 30.0)
+
+
+class ApiError(Exception):
+    """The API server refused a request; `status` is the HTTP code, `reason` its reason."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+class NotFound(ApiError):
+    pass
+
+
+class Conflict(ApiError):
+    pass
+
+
+class Unreachable(Exception):
+    """No answer from the API server (connection refused, timeout, TLS failure)."""
+
+
+class Kube:
+    """JSON requests to one cluster."""
+
+    def __init__(self, api_client: k8s.ApiClient, timeout: tuple[float, float] = DEFAULT_TIMEOUT):
+        self.api = api_client
+        self.timeout = timeout
+
+    @classmethod
+    def from_kubeconfig(cls, path: str | None = None, **kw: Any) -> Kube:
+        """From a kubeconfig file, or in-cluster configuration when `path` is None and none set."""
+        if path is None:
+            try:
+                k8s_config.load_incluster_config()
+                return cls(k8s.ApiClient(), **kw)
+            except k8s_config.ConfigException:
+                pass
+        return cls(k8s_config.new_client_from_config(config_file=path), **kw)
+
+    @classmethod
+    def from_kubeconfig_dict(cls, doc: Mapping[str, Any], **kw: Any) -> Kube:
+        configuration = k8s.Configuration()
+        loader = k8s_config.kube_config.KubeConfigLoader(config_dict=dict(doc))
+        loader.load_and_set(configuration)
+        # One attempt per call: the caller decides about retries and backoff.
+        configuration.retries = False
+        return cls(k8s.ApiClient(configuration), **kw)
+
+    @property
+    def server(self) -> str:
+        return str(self.api.configuration.host)
+
+    def close(self) -> None:
+        self.api.close()
+
+    # ----- the request ---------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Sequence[tuple[str, str]] = (),
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: tuple[float, float] | None = None,
+    ) -> Obj:
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        _, url, headers, _, _ = self.api.param_serialize(
+            method,
+            path,
+            query_params=list(query),
+            header_params=headers,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            resp = self.api.call_api(
+                method,
+                url,
+                header_params=headers,
+                body=body,
+                _request_timeout=timeout or self.timeout,
+            )
+            raw = resp.read()
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise Unreachable(f"{self.server}: {exc}") from exc
+        except k8s.ApiException as exc:
+            raise _error(exc.status or 0, exc.reason or "", exc.body) from exc
+        if resp.status >= 400:
+            raise _error(resp.status, resp.reason or "", raw)
+        return json.loads(raw) if raw else {}
+
+    # ----- verbs ---------------------------------------------------------------------------
+    def get(self, kind: Kind, name: str, namespace: str | None = None) -> Obj | None:
+        try:
+            return self.request("GET", kind.path(namespace, name))
+        except NotFound:
+            return None
+
+    def list(
+        self,
+        kind: Kind,
+        namespace: str | None = None,
+        *,
+        labels: Mapping[str, str] | str | None = None,
+        limit: int = 500,
+    ) -> Iterator[Obj]:
+        query: list[tuple[str, str]] = [("limit", str(limit))]
+        if labels:
+            selector = (
+                labels
+                if isinstance(labels, str)
+                else ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+            )
+            query.append(("labelSelector", selector))
+        cont = ""
+        while True:
+            page = self.request(
+                "GET", kind.path(namespace), query=[*query, *([("continue", cont)] if cont else [])]
+            )
+            yield from page.get("items", [])
+            cont = page.get("metadata", {}).get("continue", "")
+            if not cont:
+                return
+
+    def create(self, obj: Obj) -> Obj:
+        kind = kind_of(obj)
+        return self.request("POST", kind.path(_ns(obj)), body=obj)
+
+    def replace(self, obj: Obj) -> Obj:
+        """PUT with the object's resourceVersion: fails with Conflict if it changed meanwhile."""
+        kind = kind_of(obj)
+        return self.request("PUT", kind.path(_ns(obj), obj["metadata"]["name"]), body=obj)
+
+    def apply(self, obj: Obj, *, field_manager: str = FIELD_MANAGER, force: bool = True) -> Obj:
+        """Server-side apply: the fields in `obj` become ours; others' fields stay."""
+        kind = kind_of(obj)
+        query = [("fieldManager", field_manager), ("force", "true" if force else "false")]
+        return self.request(
+            "PATCH",
+            kind.path(_ns(obj), obj["metadata"]["name"]),
+            query=query,
+            body=obj,
+            content_type="application/apply-patch+yaml",
+        )
+
+    def patch(
+        self,
+        kind: Kind,
+        name: str,
+        patch: Obj | Sequence[Obj],
+        namespace: str | None = None,
+        *,
+        subresource: str | None = None,
+        patch_type: str = "merge",
+    ) -> Obj:
+        content_type = {
+            "merge": "application/merge-patch+json",
+            "json": "application/json-patch+json",
+            "strategic": "application/strategic-merge-patch+json",
+        }[patch_type]
+        path = kind.path(namespace, name) + (f"/{subresource}" if subresource else "")
+        return self.request("PATCH", path, body=patch, content_type=content_type)
+
+    def patch_status(self, kind: Kind, name: str, namespace: str, status: Obj) -> Obj:
+        return self.patch(kind, name, {"status": status}, namespace, subresource="status")
+
+    def delete(
+        self,
+        kind: Kind,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation: str = "Background",
+    ) -> bool:
+        """Delete; False when it was already gone."""
+        try:
+            self.request(
+                "DELETE",
+                kind.path(namespace, name),
+                body={
+                    "kind": "DeleteOptions",
+                    "apiVersion": "v1",
+                    "propagationPolicy": propagation,
+                },
+            )
+        except NotFound:
+            return False
+        return True
+
+
+def _ns(obj: Obj) -> str | None:
+    ns = obj.get("metadata", {}).get("namespace")
+    return str(ns) if ns else None
+
+
+def _error(status: int, reason: str, raw: bytes | str | None) -> ApiError:
+    message = ""
+    if raw:
+        text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+        try:
+            message = json.loads(text).get("message", text)
+        except ValueError:
+            message = text
+    cls = {404: NotFound, 409: Conflict}.get(status, ApiError)
+    return cls(status, reason, message)
+
+
+def quote(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
