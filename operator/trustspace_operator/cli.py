@@ -88,6 +88,7 @@ def run(
         ("TRUSTSPACE_AGENT_RUNTIME", agent_runtime),
         ("TRUSTSPACE_COLLECTOR_URL", collector_url),
         ("TRUSTSPACE_TICK", None if tick is None else str(tick)),
+        ("TRUSTSPACE_NAMESPACES", ",".join(namespaces) or None),
     ):
         if value is not None:
             os.environ[var] = value
@@ -106,7 +107,8 @@ def run(
     elector = None
     if leader_elect:
         ns = lease_namespace or _pod_namespace() or "default"
-        elector = LeaderElector(hub, ns)
+        duration = float(os.environ.get("TRUSTSPACE_LEASE_DURATION", "15"))
+        elector = LeaderElector(hub, ns, lease_duration=duration, renew_every=duration / 3)
         log.info("waiting to lead (lease %s/trustspace-operator)", ns)
         elector.acquire()
         elector.keep_renewing()

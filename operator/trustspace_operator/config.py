@@ -52,6 +52,12 @@ class OperatorConfig:
     heartbeat_misses: float = 3.0
     #: Threads for sync handlers; API round trips, not CPU, bound a reconcile.
     workers: int = field(default_factory=lambda: int(os.environ.get("TRUSTSPACE_WORKERS", "16")))
+    #: Namespaces the operator watches; empty means every namespace.
+    namespaces: list[str] = field(
+        default_factory=lambda: [
+            n for n in os.environ.get("TRUSTSPACE_NAMESPACES", "").split(",") if n
+        ]
+    )
     #: Kubeconfig of the hub cluster; None means $KUBECONFIG, then in-cluster.
     kubeconfig: str | None = field(default_factory=lambda: os.environ.get("KUBECONFIG") or None)
 

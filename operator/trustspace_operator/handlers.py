@@ -17,9 +17,11 @@ from trustspace.api.constants import DATASPACENODE_PLURAL, GROUP, VERSION
 from trustspace.kube import FIELD_MANAGER, Kube, Unreachable
 from trustspace.kube import kinds as k
 from trustspace_operator import render
+from trustspace_operator.bundle import BundlePublisher
 from trustspace_operator.config import CONFIG
 from trustspace_operator.metrics import METRICS
 from trustspace_operator.nodes import NodeController
+from trustspace_operator.targets import Targets
 
 log = logging.getLogger(__name__)
 NODES = (GROUP, VERSION, DATASPACENODE_PLURAL)
@@ -61,8 +63,27 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if "controller" not in _state:
         hub = Kube.from_kubeconfig(CONFIG.kubeconfig)
-        _state["controller"] = NodeController(hub, CONFIG)
+        targets = Targets(hub)
+        ctl = NodeController(hub, CONFIG, targets=targets)
+        publisher = BundlePublisher(
+            hub, targets, namespaces=CONFIG.namespaces, every=max(CONFIG.tick, 1.0) * 10
+        )
+        ctl.publisher = publisher
+        publisher.start()
+        publisher.key_material_changed()  # a first pass after a restart
+        _state["controller"] = ctl
+        _state["publisher"] = publisher
     _start_phase_gauge(controller().hub)
+
+
+@kopf.on.cleanup()
+def shutdown(**_: Any) -> None:
+    publisher = _state.get("publisher")
+    if publisher is not None:
+        publisher.stop()
+    gauge = _state.get("gauge")
+    if gauge is not None:
+        gauge.set()
 
 
 @kopf.on.resume(*NODES)

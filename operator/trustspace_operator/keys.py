@@ -23,6 +23,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from trustspace import trust
 from trustspace.api.constants import GROUP
 from trustspace.api.dataspacenode import MAX_PREVIOUS_KEYS
 from trustspace.crypto import SM2PrivateKey
@@ -42,6 +43,9 @@ ANN_REVISION = _A + "key-revision"
 ANN_NEXT = _A + "next-key"
 ANN_PREVIOUS = _A + "previous-keys"
 ANN_HANDLED = _A + "rotation-request-handled"
+ANN_ENDORSEMENTS = _A + "hub-endorsements"
+#: Endorsements kept on the hub's key Secret: enough for agents that missed a few rotations.
+MAX_ENDORSEMENTS = 8
 
 
 def _ts(t: dt.datetime) -> str:
@@ -228,9 +232,20 @@ def stage_next(kube: Kube, secret: Obj, now: dt.datetime) -> Obj:
 
 
 def promote(
-    kube: Kube, secret: Obj, now: dt.datetime, grace: dt.timedelta, request: str | None
+    kube: Kube,
+    secret: Obj,
+    now: dt.datetime,
+    grace: dt.timedelta,
+    request: str | None,
+    *,
+    endorse_successor: bool = False,
 ) -> Obj:
-    """Make the staged key active; the old active key verifies until now + grace."""
+    """Make the staged key active; the old active key verifies until now + grace.
+
+    For the hub, the outgoing key also signs an endorsement of its successor in the same
+    write, while its private half still exists: agents follow that chain from the hub key
+    they trust to the one that signs the next trust bundle.
+    """
     state = read_state(secret)
     if state.staged is None:
         raise ValueError("promote needs a staged key")
@@ -250,10 +265,31 @@ def promote(
     ann[ANN_PREVIOUS] = _previous_json(previous)
     if request is not None:
         ann[ANN_HANDLED] = request
+    if endorse_successor:
+        outgoing = SM2PrivateKey.from_pem(_unb64(secret, ACTIVE_KEY))
+        successor = SM2PrivateKey.from_pem(base64.b64decode(data[ACTIVE_KEY])).public_key()
+        chain = json.loads(ann.get(ANN_ENDORSEMENTS, "[]"))
+        chain.append(trust.endorse(outgoing, successor, issued_at=now).to_dict())
+        ann[ANN_ENDORSEMENTS] = json.dumps(chain[-MAX_ENDORSEMENTS:], separators=(",", ":"))
     fault_point("before-promote")
     result = kube.replace(updated)
     fault_point("after-promote")
     return result
+
+
+def endorsements(secret: Obj) -> list[trust.Endorsement]:
+    ann = secret.get("metadata", {}).get("annotations", {}) or {}
+    try:
+        return [
+            trust.Endorsement.model_validate(e) for e in json.loads(ann.get(ANN_ENDORSEMENTS, "[]"))
+        ]
+    except (ValueError, TypeError) as exc:
+        raise KeySecretCorrupt(f"hub endorsements unreadable: {exc}") from None
+
+
+def active_private_key(secret: Obj) -> SM2PrivateKey:
+    """The signing key; only the trust-bundle signer (the hub's own Secret) needs this."""
+    return SM2PrivateKey.from_pem(_unb64(secret, ACTIVE_KEY))
 
 
 def retire_expired(kube: Kube, secret: Obj, now: dt.datetime) -> Obj:

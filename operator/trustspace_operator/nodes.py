@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from trustspace.api.common import parse_duration
 from trustspace.api.conditions import Condition, find_condition, set_condition
@@ -28,6 +28,7 @@ from trustspace.api.constants import (
     NodeConditionType,
     NodePhase,
     NodeReason,
+    Role,
 )
 from trustspace.api.dataspacenode import DataSpaceNode, RotationPolicy
 from trustspace.kube import ApiError, Kube, NotFound, Obj, Unreachable
@@ -102,14 +103,25 @@ class Result:
     changed: list[str] = field(default_factory=list)
 
 
-class PublishHook:
-    """Called when key material changed, so the trust bundle is rebuilt (bundle.py)."""
+class PublishHook(Protocol):
+    """Rebuilds the trust bundle when key material changed (bundle.BundlePublisher)."""
 
-    def key_material_changed(self) -> None:  # pragma: no cover - replaced by the publisher
+    def key_material_changed(self) -> None: ...
+    def includes(self, key_id: str) -> bool: ...
+    def current_hash(self, namespace: str) -> str | None: ...
+
+
+class NoPublisher:
+    """For a controller without trust-bundle publishing (tests of the reconcile alone)."""
+
+    def key_material_changed(self) -> None:
         return None
 
     def includes(self, key_id: str) -> bool:
         return True
+
+    def current_hash(self, namespace: str) -> str | None:
+        return None
 
 
 class NodeController:
@@ -127,7 +139,7 @@ class NodeController:
         self.events = events or EventRecorder(hub)
         self.targets = targets or Targets(hub)
         self.clock = clock
-        self.publisher: PublishHook = PublishHook()
+        self.publisher: PublishHook = NoPublisher()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._backoff: dict[tuple[str, str], _Backoff] = {}
@@ -351,7 +363,12 @@ class NodeController:
         grace = parse_duration(node.spec.key_rotation.grace_period)
         old_id = state.active.key_id
         secret = keys.promote(
-            kube, secret, now, grace, request if request != state.handled_request else None
+            kube,
+            secret,
+            now,
+            grace,
+            request if request != state.handled_request else None,
+            endorse_successor=node.spec.role == Role.HUB,
         )
         self._staged_since.pop(node_key, None)
         METRICS.rotations.inc()
@@ -516,7 +533,7 @@ class NodeController:
     def _policy_condition(
         self, body: Obj, conditions: list[Condition], gen: int | None, now: dt.datetime
     ) -> list[Condition]:
-        expected = self.publisher_expected_bundle()
+        expected = self.publisher_expected_bundle(str(body["metadata"]["namespace"]))
         running = (body.get("status") or {}).get("policyBundle") or {}
         if expected is None:
             return set_condition(
@@ -548,9 +565,8 @@ class NodeController:
             now=now,
         )
 
-    def publisher_expected_bundle(self) -> str | None:
-        expected = getattr(self.publisher, "current_hash", None)
-        return expected() if callable(expected) else None
+    def publisher_expected_bundle(self, namespace: str) -> str | None:
+        return self.publisher.current_hash(namespace)
 
     @staticmethod
     def _phase(conditions: list[Condition], changed: list[str]) -> NodePhase:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trustspace.kube import Conflict, Kube, NotFound, Unreachable
+from trustspace.kube import ApiError, Conflict, Kube, NotFound, Unreachable
 from trustspace.kube import kinds as k
 from trustspace.localk8s import LocalCluster
 
@@ -59,7 +59,7 @@ def test_list_follows_continue_tokens(kube: Kube, namespace: str) -> None:
 
 def test_invalid_object_names_the_field(kube: Kube, namespace: str) -> None:
     bad = _cm(namespace, "Not_A_Name")
-    with pytest.raises(Exception, match="metadata.name"):
+    with pytest.raises(ApiError, match=r"metadata\.name"):
         kube.create(bad)
 
 

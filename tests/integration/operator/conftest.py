@@ -10,6 +10,7 @@ import pytest
 
 from support.operator import OperatorRunner
 from trustspace.kube import Kube
+from trustspace.kube import kinds as k
 from trustspace.localk8s import LocalCluster
 
 
@@ -31,6 +32,19 @@ def operator(
         yield runner
     finally:
         runner.stop()
+        # With no operator left to run them, finalizers would keep the namespace forever.
+        for node in Kube.from_kubeconfig(str(cluster.kubeconfig)).list(k.DATASPACENODE, namespace):
+            cluster.kubectl(
+                "patch",
+                "dsn",
+                node["metadata"]["name"],
+                "-n",
+                namespace,
+                "--type=merge",
+                "-p",
+                '{"metadata":{"finalizers":null}}',
+                check=False,
+            )
         if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
             print(runner.logs()[-8000:])
 

@@ -1,0 +1,93 @@
+"""The agent's local HTTP API, for other components on the node (loopback only by default).
+
+``POST /v1/audit/events`` takes one event (the :class:`EventFields` JSON) or
+``{"events": [...]}`` and answers 201 once the events are durable. Under backpressure it
+answers **507** with ``{"code": "audit_backpressure", ...}``; if the store itself fails, 503.
+Callers must treat both as "operation refused".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+
+from trustspace.audit.event import Event, EventFields
+from trustspace_agent.db import StoreThread
+from trustspace_agent.metrics import AgentMetrics
+from trustspace_agent.store import AuditBackpressure
+
+log = logging.getLogger(__name__)
+MAX_EVENTS_PER_REQUEST = 1000
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"code": code, "message": message}, status=status)
+
+
+class Appender:
+    """The in-process append API (the transfer gateway will call this directly)."""
+
+    def __init__(self, store: StoreThread, metrics: AgentMetrics, on_append: Any) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._on_append = on_append
+
+    async def append(self, fields: list[EventFields]) -> list[Event]:
+        try:
+            events = await self._store.call(lambda s: s.append_many(fields))
+        except AuditBackpressure:
+            self._metrics.backpressure.set(1)
+            self._metrics.refused.inc(len(fields))
+            raise
+        self._metrics.backpressure.set(0)
+        self._metrics.appended.inc(len(events))
+        self._on_append(len(events))
+        return events
+
+
+def build_app(appender: Appender, store: StoreThread, metrics: AgentMetrics) -> web.Application:
+    async def post_events(request: web.Request) -> web.Response:
+        try:
+            data = await request.json()
+        except json.JSONDecodeError:
+            return _error(400, "malformed_json", "body is not JSON")
+        items = data.get("events") if isinstance(data, dict) and "events" in data else [data]
+        if not isinstance(items, list) or not 1 <= len(items) <= MAX_EVENTS_PER_REQUEST:
+            return _error(400, "malformed_event", "events must be a list of 1..1000 objects")
+        try:
+            fields = [EventFields.model_validate(item) for item in items]
+        except ValidationError as exc:
+            return _error(400, "malformed_event", str(exc).replace("\n", "; ")[:500])
+        try:
+            events = await appender.append(fields)
+        except AuditBackpressure as exc:
+            return _error(507, "audit_backpressure", str(exc))
+        except Exception as exc:
+            log.exception("audit store failure")
+            return _error(503, "audit_store_unavailable", type(exc).__name__)
+        return web.json_response(
+            {"events": [{"seq": e.seq, "hash": e.hash()} for e in events]}, status=201
+        )
+
+    async def healthz(request: web.Request) -> web.Response:
+        full = await store.call(lambda s: s.backpressure)
+        return web.json_response({"status": "ok", "backpressure": full})
+
+    async def metrics_view(request: web.Request) -> web.Response:
+        last, acked, full = await store.call(lambda s: (s.last_seq, s.acked_seq, s.backpressure))
+        metrics.backlog.set(last - acked)
+        metrics.backpressure.set(1 if full else 0)
+        return web.Response(
+            body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    app = web.Application(client_max_size=4 * 1024 * 1024)
+    app.router.add_post("/v1/audit/events", post_events)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_view)
+    return app

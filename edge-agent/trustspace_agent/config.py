@@ -1,0 +1,46 @@
+"""The agent's configuration file (YAML), as the operator renders it into a ConfigMap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AgentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    node: str
+    store_path: Path = Field(alias="storePath")
+    store_max_bytes: Annotated[int, Field(ge=64 * 1024)] = Field(
+        default=1 << 30, alias="storeMaxBytes"
+    )
+    key_file: Path = Field(alias="keyFile")
+    """SM2 private key PEM (the node's key Secret, mounted)."""
+    collector_url: str = Field(alias="collectorUrl")
+    ca_file: Path = Field(alias="caFile")
+    """CA that signed the collector's TLS certificate."""
+    batch_max_events: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        default=500, alias="batchMaxEvents"
+    )
+    batch_max_delay_ms: Annotated[int, Field(ge=1)] = Field(default=200, alias="batchMaxDelayMs")
+    heartbeat_seconds: Annotated[float, Field(gt=0)] = Field(default=10.0, alias="heartbeatSeconds")
+    listen_host: str = Field(default="127.0.0.1", alias="listenHost")
+    listen_port: Annotated[int, Field(ge=0, le=65535)] = Field(default=8780, alias="listenPort")
+    backoff_initial_seconds: Annotated[float, Field(gt=0)] = Field(
+        default=0.2, alias="backoffInitialSeconds"
+    )
+    backoff_max_seconds: Annotated[float, Field(gt=0)] = Field(
+        default=15.0, alias="backoffMaxSeconds"
+    )
+    request_timeout_seconds: Annotated[float, Field(gt=0)] = Field(
+        default=30.0, alias="requestTimeoutSeconds"
+    )
+    policy_version: Annotated[int, Field(ge=0)] = Field(default=0, alias="policyVersion")
+    """Version of the policy bundle in force, reported in heartbeats and events."""
+
+    @classmethod
+    def load(cls, path: Path) -> AgentConfig:
+        return cls.model_validate(yaml.safe_load(path.read_text()))

@@ -1,0 +1,168 @@
+"""Ships sealed batches to the hub collector: at-least-once, in order, resuming from the hub.
+
+On start (and after any rejection) the shipper asks the hub which sequence it holds durably
+and sends the stored batches after it, one request per batch, reading them from SQLite a few
+at a time so memory stays bounded whatever the backlog. Every request is SM2-signed
+(:mod:`trustspace.audit.auth`). Failures back off exponentially with full jitter. A
+duplicate is harmless: the hub acknowledges it without storing it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import random
+import ssl
+from typing import Any
+
+import aiohttp
+
+from trustspace.audit.auth import sign_request
+from trustspace.audit.keyfile import KeyFile
+from trustspace_agent.config import AgentConfig
+from trustspace_agent.db import StoreThread
+from trustspace_agent.metrics import AgentMetrics
+from trustspace_agent.store import AuditStore
+
+log = logging.getLogger(__name__)
+
+PAGE = 4
+
+
+class Rejected(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+class Backoff:
+    def __init__(self, initial: float, maximum: float) -> None:
+        self.initial, self.maximum, self.attempt = initial, maximum, 0
+
+    def next(self) -> float:
+        # "Full jitter": spreads reconnecting agents so a recovering hub is not stampeded.
+        ceiling = min(self.maximum, self.initial * (2**self.attempt))
+        self.attempt = min(self.attempt + 1, 30)
+        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not security
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class HubClient:
+    """Signed HTTPS requests to the collector."""
+
+    def __init__(self, config: AgentConfig, keys: KeyFile) -> None:
+        self._config = config
+        self._keys = keys
+        self._base = config.collector_url.rstrip("/")
+        self._ssl = ssl.create_default_context(cafile=str(config.ca_file))
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> HubClient:
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self._config.request_timeout_seconds),
+            connector=aiohttp.TCPConnector(ssl=self._ssl, limit=4),
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def request(self, method: str, path: str, body: bytes = b"") -> Any:
+        assert self._session is not None
+        headers = sign_request(method, path, body, self._config.node, self._keys.get())
+        headers["Content-Type"] = "application/json"
+        async with self._session.request(
+            method, self._base + path, data=body or None, headers=headers
+        ) as resp:
+            text = await resp.text()
+            try:
+                payload = json.loads(text) if text else {}
+            except json.JSONDecodeError:
+                payload = {"code": "bad_response", "message": text[:200]}
+            if resp.status >= 300:
+                raise Rejected(
+                    resp.status,
+                    str(payload.get("code", "http_error")),
+                    str(payload.get("message", text[:200])),
+                )
+            return payload
+
+
+class Shipper:
+    def __init__(
+        self,
+        config: AgentConfig,
+        store: StoreThread,
+        hub: HubClient,
+        metrics: AgentMetrics,
+        sealed: asyncio.Event,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._hub = hub
+        self._metrics = metrics
+        self._sealed = sealed
+        self._backoff = Backoff(config.backoff_initial_seconds, config.backoff_max_seconds)
+        self.hub_seq: int | None = None
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self._sync()
+                await self._ship()
+            except Rejected as exc:
+                self._metrics.rejected.labels(exc.code).inc()
+                log.error("hub rejected audit batch: %s", exc)
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.warning("hub unreachable: %s", exc or type(exc).__name__)
+            delay = self._backoff.next()
+            await asyncio.sleep(delay)
+
+    async def _sync(self) -> None:
+        path = f"/v1/audit/nodes/{self._config.node}/ack"
+        answer = await self._hub.request("GET", path)
+        hub_seq = int(answer.get("lastSeq", 0))
+        acked, sealed = await self._store.call(lambda s: (s.acked_seq, s.sealed_seq))
+        if hub_seq > sealed:
+            log.error("hub holds seq %d but this store only has %d sealed", hub_seq, sealed)
+        elif hub_seq < acked:
+            log.error(
+                "hub holds only seq %d but acknowledged %d before: it lost data", hub_seq, acked
+            )
+        else:
+            await self._ack(hub_seq)
+        self.hub_seq = hub_seq
+        log.info("resuming audit stream after seq %d", hub_seq)
+
+    async def _ack(self, seq: int) -> None:
+        before = await self._store.call(lambda s: s.acked_seq)
+        await self._store.call(lambda s: s.ack(seq))
+        if seq > before:
+            self._metrics.acked.inc(seq - before)
+        self._metrics.acked_seq.set(seq)
+
+    async def _ship(self) -> None:
+        assert self.hub_seq is not None
+        while True:
+            position = self.hub_seq
+            page = await self._store.call(
+                functools.partial(AuditStore.batches_after, seq=position, limit=PAGE)
+            )
+            if not page:
+                self._sealed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._sealed.wait(), timeout=1.0)
+                continue
+            for batch in page:
+                body = await self._store.call(functools.partial(AuditStore.wire_body, batch=batch))
+                answer = await self._hub.request("POST", "/v1/audit/batches", body)
+                self._metrics.shipped.inc(batch.last_seq - batch.first_seq + 1)
+                self.hub_seq = int(answer["ackedSeq"])
+                await self._ack(self.hub_seq)
+                self._backoff.reset()

@@ -1,0 +1,255 @@
+"""The trust bundle: every node's valid SM2 public keys, signed by the hub's key (B3).
+
+A data space is the set of DataSpaceNodes in one namespace of the hub cluster: the hub
+node there signs the bundle for all of them, so several data spaces can share a cluster.
+
+Built from the DataSpaceNodes' status (public keys only: private keys never leave the key
+Secrets), signed with the hub node's active key, and written to one ConfigMap per target
+namespace and cluster, which every agent there mounts. Publishing runs on its own thread
+and coalesces bursts: a thousand nodes keyed at once produce a handful of bundles, not a
+thousand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from trustspace import trust
+from trustspace.api.constants import Role
+from trustspace.api.dataspacenode import DataSpaceNode
+from trustspace.crypto import sm3
+from trustspace.kube import ApiError, Kube, Obj, Unreachable
+from trustspace.kube import kinds as k
+from trustspace_operator import keys, render
+from trustspace_operator.metrics import METRICS
+from trustspace_operator.targets import Targets, TargetUnavailable
+
+log = logging.getLogger(__name__)
+HUB_KEY_PEM = "hub.pem"
+SERIAL_ANNOTATION = "trustspace.io/bundle-serial"
+HASH_ANNOTATION = "trustspace.io/bundle-hash"
+
+
+def _keys_of(status: dict[str, Any]) -> list[trust.NodeKey]:
+    out: list[trust.NodeKey] = []
+    active = status.get("activeKey") or {}
+    if active.get("publicKey"):
+        out.append(
+            trust.NodeKey(
+                keyId=active["keyId"], publicKey=active["publicKey"], notBefore=active["notBefore"]
+            )
+        )
+    staged = status.get("nextKey") or {}
+    if staged.get("publicKey"):
+        # Published before it signs anything, so no verifier ever meets it unannounced.
+        out.append(
+            trust.NodeKey(
+                keyId=staged["keyId"], publicKey=staged["publicKey"], notBefore=staged["stagedAt"]
+            )
+        )
+    for prev in status.get("previousKeys") or []:
+        if prev.get("publicKey"):
+            out.append(
+                trust.NodeKey(
+                    keyId=prev["keyId"],
+                    publicKey=prev["publicKey"],
+                    notBefore="1970-01-01T00:00:00Z",
+                    retireAt=prev["retireAt"],
+                )
+            )
+    return out
+
+
+@dataclass(frozen=True)
+class Published:
+    serial: int
+    content_hash: str
+    key_ids: frozenset[str]
+
+
+class BundlePublisher:
+    def __init__(
+        self,
+        hub: Kube,
+        targets: Targets,
+        *,
+        namespaces: list[str] | None = None,
+        debounce: float = 0.3,
+        every: float = 10.0,
+    ) -> None:
+        self.hub = hub
+        self.namespaces = namespaces or []
+        self.targets = targets
+        self.debounce = debounce
+        self.every = every
+        self._dirty = threading.Event()
+        self._stop = threading.Event()
+        self._published: dict[str, Published] = {}
+        self._docs: dict[str, dict[str, Any]] = {}
+        self._delivered: dict[tuple[str, str], str] = {}
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # ----- the hook NodeController calls ---------------------------------------------------
+    def key_material_changed(self) -> None:
+        self._dirty.set()
+
+    def includes(self, key_id: str) -> bool:
+        return any(key_id in p.key_ids for p in list(self._published.values()))
+
+    def current_hash(self, namespace: str) -> str | None:
+        published = self._published.get(namespace)
+        return published.content_hash if published else None
+
+    # ----- the thread ----------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="trust-bundle", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._dirty.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._dirty.wait(self.every)
+            if self._stop.is_set():
+                return
+            self._stop.wait(self.debounce)
+            self._dirty.clear()
+            try:
+                self.publish()
+            except Exception:  # the next change or the periodic pass retries
+                log.exception("publishing the trust bundle failed")
+
+    # ----- one publication -----------------------------------------------------------------
+    def publish(self) -> dict[str, Published]:
+        """Sign and deliver the bundle of every data space (namespace with a hub node)."""
+        with self._lock:
+            spaces: dict[str, list[Obj]] = {}
+            scopes: list[str | None] = list(self.namespaces) or [None]
+            for ns in scopes:
+                for body in self.hub.list(k.DATASPACENODE, ns):
+                    spaces.setdefault(body["metadata"]["namespace"], []).append(body)
+            for ns in sorted(spaces):
+                try:
+                    self._publish_space(ns, spaces[ns])
+                except keys.KeySecretCorrupt as exc:
+                    log.error("trust bundle of %s not signed: hub key unreadable: %s", ns, exc)
+            return dict(self._published)
+
+    def _publish_space(self, space: str, bodies: list[Obj]) -> None:
+        live = [b for b in bodies if not b["metadata"].get("deletionTimestamp")]
+        hubs = sorted(
+            (b for b in live if (b.get("spec") or {}).get("role") == Role.HUB),
+            key=lambda b: b["metadata"].get("creationTimestamp", ""),
+        )
+        if not hubs:
+            return  # nodes without a hub: nothing can sign for them yet
+        if len(hubs) > 1:
+            log.warning("namespace %s has several hub nodes; the oldest signs", space)
+        hub_node = DataSpaceNode.from_body(hubs[0])
+        secret = self.hub.get(
+            k.SECRET, render.Names(hub_node.name).key_secret, render.target_namespace(hub_node)
+        )
+        if secret is None:
+            return
+        hub_key = keys.active_private_key(secret)
+        nodes = sorted(
+            (
+                trust.TrustedNode(
+                    name=b["metadata"]["name"],
+                    role=b["spec"]["role"],
+                    jurisdiction=b["spec"]["jurisdiction"],
+                    keys=_keys_of(b.get("status") or {}),
+                )
+                for b in live
+            ),
+            key=lambda n: n.name,
+        )
+        nodes = [n for n in nodes if n.keys]
+        endorsements = keys.endorsements(secret)
+        # The content without serial and time decides whether anything changed.
+        unsigned = trust.build_bundle(
+            nodes,
+            serial=1,
+            hub_key_id=hub_key.key_id,
+            endorsements=endorsements,
+            issued_at=dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
+        )
+        content_hash = sm3(unsigned.canonical()).hex()
+        doc = self._docs.get(space)
+        if doc is None or doc["hash"] != content_hash:
+            serial = self._next_serial(hub_node, doc)
+            bundle = trust.build_bundle(
+                nodes, serial=serial, hub_key_id=hub_key.key_id, endorsements=endorsements
+            )
+            signed = trust.sign_bundle(bundle, hub_key)
+            doc = {
+                "serial": serial,
+                "hash": content_hash,
+                "bundle.json": signed.to_json(),
+                HUB_KEY_PEM: hub_key.public_key().to_pem().decode(),
+            }
+            self._docs[space] = doc
+            self._published[space] = Published(
+                serial, content_hash, frozenset(key.key_id for n in nodes for key in n.keys)
+            )
+            METRICS.bundles.inc()
+            log.info("signed trust bundle %d of %s (%d nodes)", serial, space, len(nodes))
+        self._deliver(live, doc)
+
+    def _next_serial(self, hub_node: DataSpaceNode, doc: dict[str, Any] | None) -> int:
+        if doc is not None:
+            return int(doc["serial"]) + 1
+        # After a restart, continue from what the hub's namespace already holds: verifiers
+        # refuse a serial that goes back.
+        live = self.hub.get(
+            k.CONFIG_MAP, render.TRUST_BUNDLE_CONFIGMAP, render.target_namespace(hub_node)
+        )
+        ann = ((live or {}).get("metadata") or {}).get("annotations") or {}
+        return int(ann.get(SERIAL_ANNOTATION, "0")) + 1
+
+    def _deliver(self, bodies: list[Obj], doc: dict[str, Any]) -> None:
+        destinations: dict[tuple[str, str], Kube] = {}
+        for body in bodies:
+            try:
+                node = DataSpaceNode.from_body(body)
+                target = self.targets.for_node(node)
+            except (TargetUnavailable, ValueError):
+                continue
+            destinations[(target.kube.server, render.target_namespace(node))] = target.kube
+        for (server, ns), kube in sorted(destinations.items(), key=lambda d: d[0]):
+            if self._delivered.get((server, ns)) == doc["hash"]:
+                continue
+            try:
+                kube.apply(self._configmap(ns, doc))
+                self._delivered[(server, ns)] = doc["hash"]
+            except (ApiError, Unreachable) as exc:
+                log.warning("trust bundle not delivered to %s namespace %s: %s", server, ns, exc)
+
+    @staticmethod
+    def _configmap(ns: str, doc: dict[str, Any]) -> Obj:
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": render.TRUST_BUNDLE_CONFIGMAP,
+                "namespace": ns,
+                "labels": {
+                    "app.kubernetes.io/part-of": "trustspace",
+                    "app.kubernetes.io/managed-by": render.MANAGED_BY,
+                    "app.kubernetes.io/component": "trust-bundle",
+                },
+                "annotations": {
+                    SERIAL_ANNOTATION: str(doc["serial"]),
+                    HASH_ANNOTATION: doc["hash"],
+                },
+            },
+            "data": {render.TRUST_BUNDLE_KEY: doc["bundle.json"], HUB_KEY_PEM: doc[HUB_KEY_PEM]},
+        }

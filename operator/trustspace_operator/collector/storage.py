@@ -1,0 +1,293 @@
+"""Where the collector keeps what it has verified. SQLite by default; PostgreSQL can follow.
+
+The interface (:class:`CollectorStorage`) is small on purpose: everything the ingest decision
+needs for one node, one atomic "store this batch", the global leaf log, documents,
+checkpoints and heartbeats. :class:`SqliteStorage` uses WAL with ``synchronous=FULL``; a batch
+is acknowledged only after its transaction commits, so an ack always means "durable".
+
+Not thread-safe: the collector calls it from one dedicated thread (see :mod:`.dbthread`).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from trustspace.audit import merkle
+from trustspace.audit.batch import GENESIS_BATCH_HASH, Batch
+from trustspace.audit.event import GENESIS_HASH
+from trustspace.audit.receipt import document_leaf, event_leaf
+
+
+@dataclass(frozen=True)
+class NodeState:
+    node: str
+    last_seq: int = 0
+    last_hash: str = GENESIS_HASH
+    last_batch_hash: str = GENESIS_BATCH_HASH
+    last_event_time: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    node: str
+    first_seq: int
+    last_seq: int
+    hash: str
+    header: str
+    signature: str
+    received_at: str
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    size: int
+    root: bytes
+    note: str
+    created: str
+
+
+class StaleState(RuntimeError):
+    """The node's state changed between the decision and the write (a concurrent request)."""
+
+
+class CollectorStorage(Protocol):
+    def node_state(self, node: str) -> NodeState: ...
+    def nodes(self) -> list[NodeState]: ...
+    def batch_at(self, node: str, first_seq: int) -> StoredBatch | None: ...
+    def store_batch(self, batch: Batch, header_hash: str, received_at: str) -> NodeState: ...
+    def record_heartbeat(self, node: str, body: str, at: str) -> None: ...
+    def heartbeat(self, node: str) -> tuple[str, str] | None: ...
+    def add_document(
+        self, digest: str, name: str | None, at: str
+    ) -> tuple[int, dict[str, Any]]: ...
+    def leaf_count(self) -> int: ...
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]: ...
+    def event_leaf_index(self, node: str, seq: int) -> int | None: ...
+    def save_checkpoint(self, cp: StoredCheckpoint) -> None: ...
+    def latest_checkpoint(self) -> StoredCheckpoint | None: ...
+    def iter_batches(self, node: str) -> Iterator[StoredBatch]: ...
+    def event_bodies(self, node: str, first: int, last: int) -> list[tuple[int, str, int]]: ...
+    def iter_leaves(self) -> Iterator[tuple[int, bytes, bytes]]: ...
+    def close(self) -> None: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS nodes (
+  node TEXT PRIMARY KEY, last_seq INTEGER NOT NULL, last_hash TEXT NOT NULL,
+  last_batch_hash TEXT NOT NULL, last_event_time TEXT,
+  heartbeat TEXT, heartbeat_at TEXT);
+CREATE TABLE IF NOT EXISTS batches (
+  node TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+  hash TEXT NOT NULL, header TEXT NOT NULL, signature TEXT NOT NULL, received_at TEXT NOT NULL,
+  PRIMARY KEY (node, first_seq));
+CREATE TABLE IF NOT EXISTS events (
+  node TEXT NOT NULL, seq INTEGER NOT NULL, leaf INTEGER NOT NULL UNIQUE, body TEXT NOT NULL,
+  PRIMARY KEY (node, seq));
+CREATE TABLE IF NOT EXISTS documents (
+  digest TEXT PRIMARY KEY, name TEXT, registered_at TEXT NOT NULL,
+  leaf INTEGER NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS leaves (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoints (
+  size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL, created TEXT NOT NULL);
+"""
+
+
+class SqliteStorage:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        row = self._db.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM leaves").fetchone()
+        self._leaves = int(row[0])
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- nodes -----------------------------------------------------------------------------
+
+    def node_state(self, node: str) -> NodeState:
+        row = self._db.execute(
+            "SELECT last_seq, last_hash, last_batch_hash, last_event_time FROM nodes WHERE node=?",
+            (node,),
+        ).fetchone()
+        return NodeState(node, *row) if row else NodeState(node)
+
+    def nodes(self) -> list[NodeState]:
+        rows = self._db.execute(
+            "SELECT node, last_seq, last_hash, last_batch_hash, last_event_time FROM nodes "
+            "ORDER BY node"
+        ).fetchall()
+        return [NodeState(*row) for row in rows]
+
+    def batch_at(self, node: str, first_seq: int) -> StoredBatch | None:
+        row = self._db.execute(
+            "SELECT node, first_seq, last_seq, hash, header, signature, received_at FROM batches "
+            "WHERE node=? AND first_seq=?",
+            (node, first_seq),
+        ).fetchone()
+        return StoredBatch(*row) if row else None
+
+    def store_batch(self, batch: Batch, header_hash: str, received_at: str) -> NodeState:
+        h = batch.header
+        events = batch.events
+        with self._tx():
+            state = self.node_state(h.node)
+            if state.last_seq != h.first_seq - 1 or state.last_hash != h.prev_event_hash:
+                raise StaleState(f"node {h.node} moved to seq {state.last_seq}")
+            idx = self._leaves
+            rows = []
+            leaf_rows = []
+            for i, event in enumerate(events):
+                body = event.to_dict()
+                rows.append((h.node, event.seq, idx + i, event.canonical().decode()))
+                leaf_rows.append((idx + i, merkle.leaf_hash(event_leaf(body))))
+            self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", rows)
+            self._db.executemany("INSERT INTO leaves VALUES (?, ?)", leaf_rows)
+            header_json = h.canonical().decode()
+
+            self._db.execute(
+                "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    h.node,
+                    h.first_seq,
+                    h.last_seq,
+                    header_hash,
+                    header_json,
+                    base64.b64encode(batch.signature).decode(),
+                    received_at,
+                ),
+            )
+            new = NodeState(h.node, h.last_seq, events[-1].hash(), header_hash, events[-1].time)
+            self._db.execute(
+                "INSERT INTO nodes (node, last_seq, last_hash, last_batch_hash, last_event_time) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(node) DO UPDATE SET last_seq=excluded.last_seq,"
+                " last_hash=excluded.last_hash, last_batch_hash=excluded.last_batch_hash,"
+                " last_event_time=excluded.last_event_time",
+                (new.node, new.last_seq, new.last_hash, new.last_batch_hash, new.last_event_time),
+            )
+        self._leaves = idx + len(events)
+        return new
+
+    def record_heartbeat(self, node: str, body: str, at: str) -> None:
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO nodes (node, last_seq, last_hash, last_batch_hash, heartbeat, "
+                "heartbeat_at) VALUES (?, 0, ?, ?, ?, ?) ON CONFLICT(node) DO UPDATE SET "
+                "heartbeat=excluded.heartbeat, heartbeat_at=excluded.heartbeat_at",
+                (node, GENESIS_HASH, GENESIS_BATCH_HASH, body, at),
+            )
+
+    def heartbeat(self, node: str) -> tuple[str, str] | None:
+        row = self._db.execute(
+            "SELECT heartbeat, heartbeat_at FROM nodes WHERE node=? AND heartbeat IS NOT NULL",
+            (node,),
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    # -- documents and the global log ------------------------------------------------------
+
+    def add_document(self, digest: str, name: str | None, at: str) -> tuple[int, dict[str, Any]]:
+        with self._tx():
+            row = self._db.execute(
+                "SELECT leaf, name, registered_at FROM documents WHERE digest=?", (digest,)
+            ).fetchone()
+            if row is None:
+                idx = self._leaves
+                self._db.execute(
+                    "INSERT INTO documents VALUES (?, ?, ?, ?)", (digest, name, at, idx)
+                )
+                self._db.execute(
+                    "INSERT INTO leaves VALUES (?, ?)",
+                    (idx, merkle.leaf_hash(document_leaf(digest, at, name))),
+                )
+                row = (idx, name, at)
+        if row[0] == self._leaves:
+            self._leaves += 1
+        entry: dict[str, Any] = {"digest": digest, "registeredAt": row[2]}
+        if row[1]:
+            entry["name"] = row[1]
+        return int(row[0]), entry
+
+    def leaf_count(self) -> int:
+        return self._leaves
+
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        rows = self._db.execute(
+            "SELECT hash FROM leaves WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)
+        ).fetchall()
+        return [bytes(r[0]) for r in rows]
+
+    def event_leaf_index(self, node: str, seq: int) -> int | None:
+        row = self._db.execute(
+            "SELECT leaf FROM events WHERE node=? AND seq=?", (node, seq)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def save_checkpoint(self, cp: StoredCheckpoint) -> None:
+        with self._tx():
+            self._db.execute(
+                "INSERT OR IGNORE INTO checkpoints VALUES (?, ?, ?, ?)",
+                (cp.size, cp.root, cp.note, cp.created),
+            )
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        row = self._db.execute(
+            "SELECT size, root, note, created FROM checkpoints ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        return StoredCheckpoint(row[0], bytes(row[1]), row[2], row[3]) if row else None
+
+    # -- for `audit verify` and `audit tail|query` -----------------------------------------
+
+    def iter_batches(self, node: str) -> Iterator[StoredBatch]:
+        cur = self._db.execute(
+            "SELECT node, first_seq, last_seq, hash, header, signature, received_at FROM batches "
+            "WHERE node=? ORDER BY first_seq",
+            (node,),
+        )
+        for row in cur:
+            yield StoredBatch(*row)
+
+    def event_bodies(self, node: str, first: int, last: int) -> list[tuple[int, str, int]]:
+        rows = self._db.execute(
+            "SELECT seq, body, leaf FROM events WHERE node=? AND seq BETWEEN ? AND ? ORDER BY seq",
+            (node, first, last),
+        ).fetchall()
+        return [(int(a), str(b), int(c)) for a, b, c in rows]
+
+    def iter_leaves(self) -> Iterator[tuple[int, bytes, bytes]]:
+        """(index, stored leaf hash, leaf data recomputed from the stored entry)."""
+
+        cur = self._db.execute(
+            "SELECT l.idx, l.hash, e.body, d.digest, d.name, d.registered_at FROM leaves l "
+            "LEFT JOIN events e ON e.leaf = l.idx LEFT JOIN documents d ON d.leaf = l.idx "
+            "ORDER BY l.idx"
+        )
+        for idx, h, body, digest, name, at in cur:
+            if body is not None:
+                data = event_leaf(json.loads(body))
+            elif digest is not None:
+                data = document_leaf(digest, at, name)
+            else:
+                data = b""
+            yield int(idx), bytes(h), data

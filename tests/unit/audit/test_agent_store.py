@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trustspace.audit.event import GENESIS_HASH, EventFields, verify_chain
+from trustspace.crypto import SM2PrivateKey
+from trustspace_agent.store import AuditBackpressure, AuditStore
+
+F = EventFields(actor="gw", action="transfer.requested", subject="t", classification="general")
+
+
+def test_append_assigns_contiguous_seq_and_chain_that_survive_reopen(tmp_path: Path) -> None:
+    store = AuditStore(tmp_path / "a.db", "edge-sg", 1 << 30)
+    events = store.append_many([F] * 10)
+    assert [e.seq for e in events] == list(range(1, 11))
+    store.close()  # stands for a crash: every returned append was committed
+    store = AuditStore(tmp_path / "a.db", "edge-sg", 1 << 30)
+    more = store.append(F)
+    assert more.seq == 11 and more.prev == events[-1].hash()
+    verify_chain([*events, more], GENESIS_HASH, 1)
+    with pytest.raises(Exception, match="belongs to node"):
+        AuditStore(tmp_path / "a.db", "edge-th", 1 << 30)
+
+
+def test_failed_transaction_leaves_no_trace(tmp_path: Path) -> None:
+    store = AuditStore(tmp_path / "a.db", "edge-sg", 1 << 30)
+    store.append(F)
+    bad = EventFields.model_construct(actor="gw", action="x", subject=None)  # type: ignore[arg-type]
+    with pytest.raises(Exception):  # noqa: B017 - any failure must roll back
+        store.append_many([F, bad])
+    assert store.last_seq == 1
+    assert store.append(F).seq == 2
+
+
+def test_quota_fails_closed_and_ack_compaction_frees_space(tmp_path: Path) -> None:
+    key = SM2PrivateKey.generate()
+    store = AuditStore(tmp_path / "a.db", "edge-sg", 96 * 1024)
+    appended = 0
+    with pytest.raises(AuditBackpressure, match="refusing new operations"):
+        for _ in range(10_000):
+            store.append_many([F] * 10)
+            appended += 10
+    assert store.last_seq == appended  # the refused append stored nothing, nothing was dropped
+    while store.seal(key, 100):
+        pass
+    assert store.sealed_seq == appended
+    batches = store.batches_after(0, 1000)
+    assert batches[0].first_seq == 1 and batches[-1].last_seq == appended
+    rebuilt = store.batch(batches[0])
+    rebuilt.check_contents()
+    rebuilt.verify_signature(key.public_key())
+    with pytest.raises(AuditBackpressure):
+        store.append(F)
+    store.ack(appended)
+    assert store.append(F).seq == appended + 1  # compaction made room; seq continues
+    assert store.batches_after(0, 10) == []
