@@ -18,7 +18,8 @@ HELM_VERSION=3.19.5
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${TRUSTSPACE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/trustspace}
-key="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}"
+BUILD_REVISION=2 # bump when the build itself changes (flags), so caches rebuild
+key="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}_r${BUILD_REVISION}"
 dest="$cache/bin/$key"
 required=(kube-apiserver etcd kubectl helm)
 optional=(kube-controller-manager)
@@ -101,10 +102,15 @@ build_k8s() {
 # Go names a main package after its import path minus the major-version suffix: "server".
 rename_etcd() { mv -f "$dest.partial/server" "$dest.partial/etcd"; }
 build_helm() {
-  local v=helm.sh/helm/v3/internal/version
-  GOBIN="$dest.partial" go install -trimpath \
-    -ldflags "-s -w -X $v.version=v$HELM_VERSION -X $v.gitTreeState=clean" \
-    "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"
+  local v=helm.sh/helm/v3/internal/version ldflags pkg
+  ldflags="-s -w -X $v.version=v$HELM_VERSION -X $v.gitTreeState=clean"
+  # The Kubernetes version `helm template` and `helm lint` assume without a cluster, as
+  # helm's release build sets it (otherwise 1.20, which fails charts' kubeVersion checks).
+  for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    ldflags+=" -X $pkg.k8sVersionMajor=${K8S_VERSION%%.*}"
+    ldflags+=" -X $pkg.k8sVersionMinor=$(cut -d. -f2 <<<"$K8S_VERSION")"
+  done
+  GOBIN="$dest.partial" go install -trimpath -ldflags "$ldflags" "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"
 }
 
 step 1 3 "kube-apiserver, kube-controller-manager, kubectl, etcd (go build)" build_k8s

@@ -78,11 +78,13 @@ class BundlePublisher:
         targets: Targets,
         *,
         namespaces: list[str] | None = None,
+        collector_ca: str | None = None,
         debounce: float = 0.3,
         every: float = 10.0,
     ) -> None:
         self.hub = hub
         self.namespaces = namespaces or []
+        self.collector_ca = collector_ca
         self.targets = targets
         self.debounce = debounce
         self.every = every
@@ -233,8 +235,10 @@ class BundlePublisher:
             except (ApiError, Unreachable) as exc:
                 log.warning("trust bundle not delivered to %s namespace %s: %s", server, ns, exc)
 
-    @staticmethod
-    def _configmap(ns: str, doc: dict[str, Any]) -> Obj:
+    def _configmap(self, ns: str, doc: dict[str, Any]) -> Obj:
+        data = {render.TRUST_BUNDLE_KEY: doc["bundle.json"], HUB_KEY_PEM: doc[HUB_KEY_PEM]}
+        if self.collector_ca:
+            data[render.COLLECTOR_CA_KEY] = self.collector_ca
         return {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -251,5 +255,5 @@ class BundlePublisher:
                     HASH_ANNOTATION: doc["hash"],
                 },
             },
-            "data": {render.TRUST_BUNDLE_KEY: doc["bundle.json"], HUB_KEY_PEM: doc[HUB_KEY_PEM]},
+            "data": data,
         }

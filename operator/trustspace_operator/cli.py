@@ -58,6 +58,12 @@ def operator_group() -> None:
     help="Where agents run.",
 )
 @click.option("--collector-url", default=None, help="Hub collector URL given to agents.")
+@click.option(
+    "--collector-ca-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="CA of the collector's TLS certificate, shipped to agents with the trust bundle.",
+)
 @click.option("--tick", type=float, default=None, help="Seconds between per-node checks.")
 @click.option(
     "--log-format",
@@ -74,6 +80,7 @@ def run(
     metrics_port: int,
     agent_runtime: str | None,
     collector_url: str | None,
+    collector_ca_file: str | None,
     tick: float | None,
     log_format: str | None,
 ) -> None:
@@ -87,6 +94,7 @@ def run(
     for var, value in (
         ("TRUSTSPACE_AGENT_RUNTIME", agent_runtime),
         ("TRUSTSPACE_COLLECTOR_URL", collector_url),
+        ("TRUSTSPACE_COLLECTOR_CA_FILE", collector_ca_file),
         ("TRUSTSPACE_TICK", None if tick is None else str(tick)),
         ("TRUSTSPACE_NAMESPACES", ",".join(namespaces) or None),
     ):

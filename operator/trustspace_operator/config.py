@@ -39,6 +39,11 @@ class OperatorConfig:
             "TRUSTSPACE_COLLECTOR_URL", "https://trustspace-collector.trustspace-system.svc:8443"
         )
     )
+    #: PEM file of the CA that signed the collector's TLS certificate; shipped to agents
+    #: in the trust-bundle ConfigMap.
+    collector_ca_file: str | None = field(
+        default_factory=lambda: os.environ.get("TRUSTSPACE_COLLECTOR_CA_FILE") or None
+    )
     #: Seconds between the per-node timer's checks (rotation due, heartbeats, retries).
     tick: float = field(default_factory=lambda: _env_float("TRUSTSPACE_TICK", 10.0))
     #: Seconds between full re-applies of a node's objects when nothing asked for one.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -65,8 +66,13 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         hub = Kube.from_kubeconfig(CONFIG.kubeconfig)
         targets = Targets(hub)
         ctl = NodeController(hub, CONFIG, targets=targets)
+        ca = Path(CONFIG.collector_ca_file).read_text() if CONFIG.collector_ca_file else None
         publisher = BundlePublisher(
-            hub, targets, namespaces=CONFIG.namespaces, every=max(CONFIG.tick, 1.0) * 10
+            hub,
+            targets,
+            namespaces=CONFIG.namespaces,
+            collector_ca=ca,
+            every=max(CONFIG.tick, 1.0) * 10,
         )
         ctl.publisher = publisher
         publisher.start()

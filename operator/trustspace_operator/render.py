@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from trustspace.api.common import parse_duration, parse_quantity
 from trustspace.api.constants import GROUP
 from trustspace.api.dataspacenode import DataSpaceNode, PlacementMode
 from trustspace.kube import Obj
@@ -20,6 +21,8 @@ NODE_LABEL = f"{GROUP}/node"
 NODE_NAMESPACE_LABEL = f"{GROUP}/node-namespace"
 TRUST_BUNDLE_CONFIGMAP = "trustspace-trust-bundle"
 TRUST_BUNDLE_KEY = "bundle.json"
+#: Key in the trust-bundle ConfigMap holding the CA of the hub collector's TLS certificate.
+COLLECTOR_CA_KEY = "collector-ca.crt"
 AGENT_PORT = 8443
 METRICS_PORT = 9090
 CONFIG_DIR = "/etc/trustspace"
@@ -159,26 +162,20 @@ def role_binding(node: DataSpaceNode) -> Obj:
 
 
 def agent_settings(node: DataSpaceNode, collector_url: str) -> dict[str, Any]:
+    """The agent's configuration file (trustspace_agent.config.AgentConfig, camelCase)."""
     spec = node.spec
+    buffer_bytes = int(parse_quantity(spec.agent.audit_buffer_size))
     return {
         "node": node.name,
-        "nodeNamespace": node.namespace,
-        "role": str(spec.role),
-        "jurisdiction": str(spec.jurisdiction),
-        "endpoint": str(spec.endpoint),
-        "collectorUrl": collector_url,
-        "heartbeatInterval": spec.agent.heartbeat_interval,
-        "listen": f"0.0.0.0:{AGENT_PORT}",
-        "metricsListen": f"0.0.0.0:{METRICS_PORT}",
+        "storePath": f"{DATA_DIR}/audit.db",
+        # Headroom on the volume for SQLite's write-ahead log and checkpoints.
+        "storeMaxBytes": buffer_bytes * 8 // 10,
         "keyFile": f"{KEY_DIR}/key.pem",
-        "trustBundleFile": f"{BUNDLE_DIR}/{TRUST_BUNDLE_KEY}",
-        "dataDir": DATA_DIR,
-        "auditBufferSize": spec.agent.audit_buffer_size,
-        "capabilities": {
-            "gateway": spec.capabilities.gateway.enabled,
-            "evidence": spec.capabilities.evidence.enabled,
-            "sandbox": spec.capabilities.sandbox.enabled,
-        },
+        "collectorUrl": collector_url,
+        "caFile": f"{BUNDLE_DIR}/{COLLECTOR_CA_KEY}",
+        "heartbeatSeconds": parse_duration(spec.agent.heartbeat_interval).total_seconds(),
+        "listenHost": "0.0.0.0",  # noqa: S104 - inside the Pod; the Service is the door
+        "listenPort": AGENT_PORT,
     }
 
 

@@ -185,9 +185,19 @@ def drift(files: dict[Path, str], stale: Sequence[Path]) -> list[str]:
     return diffs
 
 
+#: Where the CRDs go: the plain manifests, and the Helm chart's crds/ (installed before
+#: the chart's templates); both must hold exactly the generated files.
+CRD_DIRS = (Path("crds"), Path("charts/trustspace/crds"))
+
+
 @click.command()
 @click.option(
-    "--crds-dir", type=click.Path(path_type=Path), default=Path("crds"), show_default=True
+    "--crds-dir",
+    "crds_dirs",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    default=CRD_DIRS,
+    show_default=True,
 )
 @click.option(
     "--docs",
@@ -197,10 +207,12 @@ def drift(files: dict[Path, str], stale: Sequence[Path]) -> list[str]:
     show_default=True,
 )
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if the files differ.")
-def main(crds_dir: Path, docs_path: Path, check: bool) -> None:
+def main(crds_dirs: tuple[Path, ...], docs_path: Path, check: bool) -> None:
     """Generate the trustspace.io CRDs and API reference from the pydantic models."""
-    files = generate(crds_dir, docs_path)
-    stale = _stale(crds_dir, files, RESOURCES)
+    files: dict[Path, str] = {}
+    for crds_dir in crds_dirs:
+        files.update(generate(crds_dir, docs_path))
+    stale = [p for d in crds_dirs for p in _stale(d, files, RESOURCES)]
     if check:
         diffs = drift(files, stale)
         for diff in diffs:

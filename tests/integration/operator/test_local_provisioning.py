@@ -151,7 +151,7 @@ def test_spec_change_rolls_out(
     body = wait_for("replicas rolled out", rolled)
     assert body["metadata"]["generation"] > first["metadata"]["generation"]
     config = kube.get(k.CONFIG_MAP, "vn-hanoi-agent-config", namespace)
-    assert "heartbeatInterval: 10s" in config["data"]["agent.yaml"]  # type: ignore[index]
+    assert "heartbeatSeconds: 10.0" in config["data"]["agent.yaml"]  # type: ignore[index]
     # A spec change is not drift: it is reported as an update.
     reasons = [e["reason"] for e in events_for(cluster, namespace, "vn-hanoi")]
     assert "Updated" in reasons and "DriftRepaired" not in reasons
