@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,9 @@ from trustspace.crypto import sm3
 from trustspace.kube import ApiError, Kube, Obj, Unreachable
 from trustspace.kube import kinds as k
 from trustspace_operator import keys, render
+from trustspace_operator.events import EventRecorder
 from trustspace_operator.metrics import METRICS
+from trustspace_operator.policies import CompiledSpace, PolicyCompiler
 from trustspace_operator.targets import Targets, TargetUnavailable
 
 log = logging.getLogger(__name__)
@@ -85,6 +88,10 @@ class BundlePublisher:
         self.hub = hub
         self.namespaces = namespaces or []
         self.collector_ca = collector_ca
+        self.policies = PolicyCompiler(hub)
+        self.events: EventRecorder | None = None
+        #: Called with the key ids of every bundle just delivered (NodeController promotes).
+        self.on_published: Callable[[frozenset[str]], None] | None = None
         self.targets = targets
         self.debounce = debounce
         self.every = every
@@ -134,18 +141,24 @@ class BundlePublisher:
         """Sign and deliver the bundle of every data space (namespace with a hub node)."""
         with self._lock:
             spaces: dict[str, list[Obj]] = {}
+            policies: dict[str, list[Obj]] = {}
             scopes: list[str | None] = list(self.namespaces) or [None]
             for ns in scopes:
                 for body in self.hub.list(k.DATASPACENODE, ns):
                     spaces.setdefault(body["metadata"]["namespace"], []).append(body)
+                for body in self.hub.list(k.TRANSFERPOLICY, ns):
+                    policies.setdefault(body["metadata"]["namespace"], []).append(body)
             for ns in sorted(spaces):
                 try:
-                    self._publish_space(ns, spaces[ns])
+                    self._publish_space(ns, spaces[ns], policies.get(ns, []))
                 except keys.KeySecretCorrupt as exc:
                     log.error("trust bundle of %s not signed: hub key unreadable: %s", ns, exc)
-            return dict(self._published)
+            published = dict(self._published)
+        if self.on_published is not None and published:
+            self.on_published(frozenset().union(*(p.key_ids for p in published.values())))
+        return published
 
-    def _publish_space(self, space: str, bodies: list[Obj]) -> None:
+    def _publish_space(self, space: str, bodies: list[Obj], policies: list[Obj]) -> None:
         live = [b for b in bodies if not b["metadata"].get("deletionTimestamp")]
         hubs = sorted(
             (b for b in live if (b.get("spec") or {}).get("role") == Role.HUB),
@@ -184,7 +197,12 @@ class BundlePublisher:
             endorsements=endorsements,
             issued_at=dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
         )
-        content_hash = sm3(unsigned.canonical()).hex()
+        trust_hash = sm3(unsigned.canonical()).hex()
+        hub_body = hubs[0]
+        compiled, result = self.policies.compile(
+            space, live, policies, hub_key, lambda reason, msg: self._warn(hub_body, reason, msg)
+        )
+        content_hash = sm3(f"{trust_hash}:{compiled.content_hash}".encode()).hex()
         doc = self._docs.get(space)
         if doc is None or doc["hash"] != content_hash:
             serial = self._next_serial(hub_node, doc)
@@ -197,14 +215,29 @@ class BundlePublisher:
                 "hash": content_hash,
                 "bundle.json": signed.to_json(),
                 HUB_KEY_PEM: hub_key.public_key().to_pem().decode(),
+                "policy": compiled,
             }
             self._docs[space] = doc
             self._published[space] = Published(
-                serial, content_hash, frozenset(key.key_id for n in nodes for key in n.keys)
+                serial,
+                compiled.hash,
+                frozenset(key.key_id for n in nodes for key in n.keys),
             )
             METRICS.bundles.inc()
-            log.info("signed trust bundle %d of %s (%d nodes)", serial, space, len(nodes))
+            log.info(
+                "signed trust bundle %d and policy bundle %d of %s (%d nodes, %d policies)",
+                serial,
+                compiled.version,
+                space,
+                len(nodes),
+                len(policies),
+            )
         self._deliver(live, doc)
+        self.policies.write_status(space, policies, compiled, result, live)
+
+    def _warn(self, hub_body: Obj, reason: str, message: str) -> None:
+        if self.events is not None:
+            self.events.post(hub_body, "Warning", reason, message)
 
     def _next_serial(self, hub_node: DataSpaceNode, doc: dict[str, Any] | None) -> int:
         if doc is not None:
@@ -236,7 +269,12 @@ class BundlePublisher:
                 log.warning("trust bundle not delivered to %s namespace %s: %s", server, ns, exc)
 
     def _configmap(self, ns: str, doc: dict[str, Any]) -> Obj:
-        data = {render.TRUST_BUNDLE_KEY: doc["bundle.json"], HUB_KEY_PEM: doc[HUB_KEY_PEM]}
+        policy: CompiledSpace = doc["policy"]
+        data = {
+            render.TRUST_BUNDLE_KEY: doc["bundle.json"],
+            HUB_KEY_PEM: doc[HUB_KEY_PEM],
+            render.POLICY_BUNDLE_KEY: policy.envelope,
+        }
         if self.collector_ca:
             data[render.COLLECTOR_CA_KEY] = self.collector_ca
         return {

@@ -14,7 +14,7 @@ from typing import Any
 
 import kopf
 
-from trustspace.api.constants import DATASPACENODE_PLURAL, GROUP, VERSION
+from trustspace.api.constants import DATASPACENODE_PLURAL, GROUP, TRANSFERPOLICY_PLURAL, VERSION
 from trustspace.kube import FIELD_MANAGER, Kube, Unreachable
 from trustspace.kube import kinds as k
 from trustspace_operator import render
@@ -75,6 +75,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
             every=max(CONFIG.tick, 1.0) * 10,
         )
         ctl.publisher = publisher
+        publisher.on_published = ctl.bundle_published
+        publisher.events = ctl.events
         publisher.start()
         publisher.key_material_changed()  # a first pass after a restart
         _state["controller"] = ctl
@@ -104,6 +106,20 @@ def node_timer(body: kopf.Body, **_: Any) -> None:
     controller().tick(plain(body))
 
 
+@kopf.on.event(GROUP, VERSION, TRANSFERPOLICY_PLURAL)
+def policy_changed(event: kopf.RawEvent, **_: Any) -> None:
+    """A TransferPolicy changed: recompile and redistribute the data space's bundle."""
+    if event.get("type") is not None:
+        _state["publisher"].key_material_changed()
+
+
+@kopf.on.event("", "v1", "configmaps", labels={"trustspace.io/profiles": "true"})
+def profiles_changed(event: kopf.RawEvent, **_: Any) -> None:
+    """Jurisdiction profile overrides changed (R4): recompile at once."""
+    if event.get("type") is not None:
+        _state["publisher"].key_material_changed()
+
+
 @kopf.on.delete(*NODES)
 def node_deleted(body: kopf.Body, **_: Any) -> None:
     try:
@@ -116,7 +132,7 @@ def _owned_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
     """An object the operator owns changed: repair drift, or pick up workload readiness."""
     kind = body.get("kind")
     etype = event.get("type")
-    if etype is None:  # the initial listing, not a change
+    if etype in (None, "ADDED"):  # the initial listing, or our own creation coming back
         return
     meta = body.get("metadata", {})
     labels = meta.get("labels") or {}

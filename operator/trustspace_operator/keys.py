@@ -200,11 +200,18 @@ def ensure_secret(
     labels: dict[str, str],
     now: dt.datetime,
     extra_meta: Obj | None = None,
+    *,
+    likely_missing: bool = False,
 ) -> tuple[Obj, bool]:
-    """The node's key Secret, created with a first key if missing. Returns (secret, issued)."""
-    secret = kube.get(k.SECRET, name, namespace)
-    if secret is not None:
-        return secret, False
+    """The node's key Secret, created with a first key if missing. Returns (secret, issued).
+
+    `likely_missing` (a node never provisioned) tries the create first and reads only when
+    it already exists, saving a round trip per new node.
+    """
+    if not likely_missing:
+        secret = kube.get(k.SECRET, name, namespace)
+        if secret is not None:
+            return secret, False
     fault_point("before-issue")
     try:
         created = kube.create(new_secret(name, namespace, labels, now, extra_meta))

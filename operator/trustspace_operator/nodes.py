@@ -15,6 +15,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -50,6 +51,10 @@ OWNED_CONDITIONS = (
     NodeConditionType.POLICY_SYNCED,
     NodeConditionType.DEGRADED,
 )
+#: Causes that cannot have changed the node's objects when the spec is unchanged.
+_KEYS_ONLY_CAUSES = frozenset({"update", "published"})
+#: kopf hands these handlers the object as it just arrived from a watch.
+_FRESH_CAUSES = frozenset({"create", "update", "resume"})
 CREATED_NAMESPACE_ANNOTATION = "trustspace.io/created-for-node"
 SKIP_REMOTE_CLEANUP_ANNOTATION = "trustspace.io/skip-remote-cleanup"
 _CLEANUP_KINDS = (
@@ -145,6 +150,8 @@ class NodeController:
         self._backoff: dict[tuple[str, str], _Backoff] = {}
         self._last_full: dict[tuple[str, str], float] = {}
         self._staged_since: dict[tuple[str, str], float] = {}
+        self._awaiting_publish: dict[str, tuple[str, str]] = {}
+        self._follow_up = ThreadPoolExecutor(max_workers=4, thread_name_prefix="promote")
 
     # ----- entry points --------------------------------------------------------------------
     def lock_for(self, namespace: str, name: str) -> threading.Lock:
@@ -156,9 +163,12 @@ class NodeController:
         key = (meta["namespace"], meta["name"])
         with self.lock_for(*key):
             started = time.monotonic()
-            # The caller's copy may predate our last status write (kopf's timer bodies do);
-            # decisions such as "drift or spec change" need the live object.
-            fresh = self.hub.get(k.DATASPACENODE, meta["name"], meta["namespace"])
+            # Timer and drift callers hold a copy that may predate our last status write;
+            # decisions such as "drift or spec change" need the live object. kopf's
+            # create/update/resume bodies are fresh already.
+            fresh: Obj | None = body
+            if cause not in _FRESH_CAUSES:
+                fresh = self.hub.get(k.DATASPACENODE, meta["name"], meta["namespace"])
             if fresh is None or fresh["metadata"].get("deletionTimestamp"):
                 return Result(NodePhase.PENDING)
             try:
@@ -179,6 +189,19 @@ class NodeController:
             return self.reconcile(body, cause="timer")
         return None
 
+    def bundle_published(self, key_ids: frozenset[str]) -> None:
+        """The trust bundle now announces these keys: promote the nodes that waited for it
+        at once rather than at their next tick."""
+        with self._locks_guard:
+            ready = [
+                self._awaiting_publish.pop(kid)
+                for kid in list(self._awaiting_publish)
+                if kid in key_ids
+            ]
+        for namespace, name in ready:
+            body = {"metadata": {"namespace": namespace, "name": name}}
+            self._follow_up.submit(self.reconcile, body, cause="published")
+
     def forget(self, namespace: str, name: str) -> None:
         key = (namespace, name)
         for table in (self._backoff, self._last_full, self._staged_since, self._locks):
@@ -196,7 +219,15 @@ class NodeController:
 
         try:
             target = self.targets.for_node(node)
-            changed = self._apply_objects(body, node, target)
+            status_now = body.get("status") or {}
+            settled = status_now.get("observedGeneration") == node.generation
+            if settled and cause in _KEYS_ONLY_CAUSES:
+                # Nothing in the spec moved: the objects are watched (local) or resynced
+                # (remote) anyway, so a key or annotation change need not re-read them.
+                changed: list[str] = []
+                live_objects: dict[str, Obj] = {}
+            else:
+                changed, live_objects = self._apply_objects(body, node, target)
             secret = self._keys(body, node, target, now)
         except TargetUnavailable as exc:
             return self._degraded(body, node, conditions, exc.reason, exc.message, key)
@@ -236,7 +267,10 @@ class NodeController:
             )
         self._backoff.pop(key, None)
         state = keys.read_state(secret)
-        conditions, agent_status = self._conditions(body, node, target, state, conditions, now)
+        sts = live_objects.get("StatefulSet")
+        conditions, agent_status = self._conditions(
+            body, node, sts, target.description, state, conditions, now
+        )
         phase = self._phase(conditions, changed)
         self._write_status(body, node, conditions, phase, state, now, agent_status=agent_status)
         METRICS.key_age.labels(namespace=node.namespace, node=node.name).set(
@@ -245,9 +279,13 @@ class NodeController:
         return Result(phase, changed=changed)
 
     # ----- objects -------------------------------------------------------------------------
-    def _apply_objects(self, body: Obj, node: DataSpaceNode, target: Target) -> list[str]:
+    def _apply_objects(
+        self, body: Obj, node: DataSpaceNode, target: Target
+    ) -> tuple[list[str], dict[str, Obj]]:
+        """Make the node's objects match; returns what changed and the live objects by kind."""
         kube = target.kube
         changed: list[str] = []
+        live_objects: dict[str, Obj] = {}
         ns = render.target_namespace(node)
         if ns != node.namespace or target.remote:
             self._ensure_namespace(kube, node, ns)
@@ -259,10 +297,13 @@ class NodeController:
         for obj in desired:
             kind = k.kind_of(obj)
             name = obj["metadata"]["name"]
-            live = kube.get(kind, name, ns)
+            # A first provisioning applies without looking: server-side apply creates, and the
+            # reads would double the requests when a thousand nodes arrive at once.
+            live = kube.get(kind, name, ns) if provisioned_before else None
             if live is not None and is_subset(obj, live):
+                live_objects[obj["kind"]] = live
                 continue
-            kube.apply(obj)
+            live_objects[obj["kind"]] = kube.apply(obj)
             what = f"{obj['kind']} {ns}/{name}"
             changed.append(what)
             if provisioned_before and not spec_changed:
@@ -277,7 +318,7 @@ class NodeController:
                 verb,
                 f"{verb.lower()} {len(changed)} object(s) in {target.description}, namespace {ns}",
             )
-        return changed
+        return changed, live_objects
 
     def _ensure_namespace(self, kube: Kube, node: DataSpaceNode, ns: str) -> None:
         if kube.get(k.NAMESPACE, ns) is not None:
@@ -298,8 +339,15 @@ class NodeController:
         ns = render.target_namespace(node)
         owners = render.owner_reference(node)
         extra = {"ownerReferences": owners} if owners else None
+        never_provisioned = (body.get("status") or {}).get("activeKey") is None
         secret, issued = keys.ensure_secret(
-            target.kube, names.key_secret, ns, render.labels(node), now, extra
+            target.kube,
+            names.key_secret,
+            ns,
+            render.labels(node),
+            now,
+            extra,
+            likely_missing=never_provisioned,
         )
         if issued:
             state = keys.read_state(secret)
@@ -359,6 +407,8 @@ class NodeController:
         assert staged is not None
         waited = time.monotonic() - self._staged_since.setdefault(node_key, time.monotonic())
         if not self.publisher.includes(staged.key_id) and waited < self.config.publish_wait:
+            with self._locks_guard:
+                self._awaiting_publish[staged.key_id] = node_key
             return secret
         grace = parse_duration(node.spec.key_rotation.grace_period)
         old_id = state.active.key_id
@@ -398,7 +448,7 @@ class NodeController:
 
     # ----- status --------------------------------------------------------------------------
     def _agent_condition(
-        self, body: Obj, node: DataSpaceNode, target: Target, now: dt.datetime
+        self, body: Obj, node: DataSpaceNode, sts: Obj | None, now: dt.datetime
     ) -> tuple[ConditionStatus, str, str, Obj]:
         interval = parse_duration(node.spec.agent.heartbeat_interval)
         status = body.get("status") or {}
@@ -406,15 +456,16 @@ class NodeController:
         agent_status: Obj = {}
         ready_replicas = None
         if self.config.agent_runtime == AgentRuntime.KUBERNETES:
-            sts = target.kube.get(
-                k.STATEFUL_SET, render.Names(node.name).agent, render.target_namespace(node)
-            )
             replicas = node.spec.agent.replicas
-            ready_replicas = int((sts or {}).get("status", {}).get("readyReplicas") or 0)
-            agent_status = {
-                "replicas": int((sts or {}).get("status", {}).get("replicas") or 0),
-                "readyReplicas": ready_replicas,
-            }
+            if sts is not None:
+                ready_replicas = int(sts.get("status", {}).get("readyReplicas") or 0)
+                agent_status = {
+                    "replicas": int(sts.get("status", {}).get("replicas") or 0),
+                    "readyReplicas": ready_replicas,
+                }
+            else:  # not re-read this time: the last observation stands
+                agent_status = dict(status.get("agent") or {})
+                ready_replicas = int(agent_status.get("readyReplicas") or 0)
             if ready_replicas < 1:
                 return (
                     ConditionStatus.FALSE,
@@ -456,7 +507,8 @@ class NodeController:
         self,
         body: Obj,
         node: DataSpaceNode,
-        target: Target,
+        sts: Obj | None,
+        where: str,
         state: keys.KeyState,
         conditions: list[Condition],
         now: dt.datetime,
@@ -475,7 +527,7 @@ class NodeController:
             observed_generation=gen,
             now=now,
         )
-        a_status, a_reason, a_msg, agent_status = self._agent_condition(body, node, target, now)
+        a_status, a_reason, a_msg, agent_status = self._agent_condition(body, node, sts, now)
         conditions = set_condition(
             conditions,
             NodeConditionType.AGENT_READY,
@@ -491,7 +543,7 @@ class NodeController:
             NodeConditionType.DEGRADED,
             False,
             NodeReason.RECONCILED,
-            f"objects in {target.description} match the spec",
+            f"objects in {where} match the spec",
             observed_generation=gen,
             now=now,
         )

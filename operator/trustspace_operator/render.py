@@ -21,6 +21,8 @@ NODE_LABEL = f"{GROUP}/node"
 NODE_NAMESPACE_LABEL = f"{GROUP}/node-namespace"
 TRUST_BUNDLE_CONFIGMAP = "trustspace-trust-bundle"
 TRUST_BUNDLE_KEY = "bundle.json"
+#: Key in the same ConfigMap holding the signed policy bundle envelope (policies.py).
+POLICY_BUNDLE_KEY = "policy-bundle.json"
 #: Key in the trust-bundle ConfigMap holding the CA of the hub collector's TLS certificate.
 COLLECTOR_CA_KEY = "collector-ca.crt"
 AGENT_PORT = 8443

@@ -1,0 +1,247 @@
+"""Provisioning throughput of the operator against the API server's own limit (issue 5).
+
+For N nodes (default 100 and 1,000) on a fresh local control plane:
+  1. plain client: create, with 16 threads, the objects the operator would create for N nodes
+     (DataSpaceNode, ServiceAccount, Role, RoleBinding, ConfigMap, StatefulSet, Service,
+     key Secret) - what the API server can take;
+  2. operator: create N DataSpaceNodes (one hub, N-1 edges) and time until every node is
+     KeyReady (its objects exist by then), with the operator's peak RSS;
+  3. rotation: request a key rotation on every node and time until all have a new key.
+
+Run: .venv/bin/python benchmarks/provision.py [--nodes 100 --nodes 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+from trustspace.api.dataspacenode import DataSpaceNode  # noqa: E402
+from trustspace.crypto import SM2PrivateKey  # noqa: E402
+from trustspace.kube import Kube  # noqa: E402
+from trustspace.kube import kinds as k  # noqa: E402
+from trustspace.localk8s import LocalCluster, find_bin_dir  # noqa: E402
+from trustspace.localk8s.processes import Process  # noqa: E402
+from trustspace_operator import render  # noqa: E402
+
+THREADS = 16
+TARGETS = {"ratio": 0.5, "converge_1000": 120.0, "rss_mb": 250.0, "rotate_1000": 60.0}
+
+
+def say(msg: str) -> None:
+    print(f"[provision] {msg}", file=sys.stderr, flush=True)
+
+
+def node_body(name: str, ns: str, hub: bool = False) -> dict[str, Any]:
+    return {
+        "apiVersion": "trustspace.io/v1alpha1",
+        "kind": "DataSpaceNode",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "role": "hub" if hub else "edge",
+            "jurisdiction": "CN" if hub else "VN",
+            "endpoint": f"https://{name}.example:8443",
+        },
+    }
+
+
+def wait(what: str, done: Callable[[], tuple[int, int]], timeout: float) -> float:
+    t0 = time.monotonic()
+    last = 0.0
+    while True:
+        have, total = done()
+        now = time.monotonic()
+        if have >= total:
+            return now - t0
+        if now - t0 > timeout:
+            raise SystemExit(f"{what}: only {have}/{total} after {timeout:.0f}s")
+        if now - last > 2:
+            say(f"  {what}: {have}/{total} ({now - t0:.0f}s)")
+            last = now
+        time.sleep(0.25)
+
+
+def plain_client(kube: Kube, n: int, ns: str) -> float:
+    pem = base64.b64encode(SM2PrivateKey.generate().to_pem()).decode()
+    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+
+    def one(i: int) -> None:
+        created = kube.create(node_body(f"n{i:05d}", ns, hub=i == 0))
+        node = DataSpaceNode.from_body(created)
+        for obj in render.desired_objects(node, image="img", collector_url="https://c"):
+            kube.create(obj)
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": render.Names(node.name).key_secret, "namespace": ns},
+            "data": {"key.pem": pem},
+        }
+        kube.create(secret)
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(one, range(n)))
+    return time.monotonic() - t0
+
+
+def key_ready(kube: Kube, ns: str) -> int:
+    count = 0
+    for body in kube.list(k.DATASPACENODE, ns):
+        for cond in (body.get("status") or {}).get("conditions", []):
+            if cond["type"] == "KeyReady" and cond["status"] == "True":
+                count += 1
+    return count
+
+
+def key_ids(kube: Kube, ns: str) -> dict[str, str]:
+    out = {}
+    for body in kube.list(k.DATASPACENODE, ns):
+        key = ((body.get("status") or {}).get("activeKey") or {}).get("keyId")
+        if key:
+            out[body["metadata"]["name"]] = key
+    return out
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run(n: int, bin_dir: Path, workdir: Path) -> dict[str, float]:
+    say(f"N={n}: starting a fresh control plane")
+    cluster = LocalCluster(f"bench{n}", root=workdir, bin_dir=bin_dir).start()
+    try:
+        cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
+        cluster.kubectl("wait", "--for=condition=established", "--timeout=60s", "crd", "--all")
+        kube = Kube.from_kubeconfig(str(cluster.kubeconfig))
+        say(f"N={n}: plain client creating {n * 8} objects with {THREADS} threads")
+        plain = plain_client(kube, n, "plain")
+        say(f"N={n}: plain client took {plain:.1f}s")
+
+        ns = "op"
+        kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        env = dict(
+            os.environ,
+            KUBECONFIG=str(cluster.kubeconfig),
+            TRUSTSPACE_TICK="5",
+            TRUSTSPACE_RESYNC="3600",
+            TRUSTSPACE_WORKERS=str(THREADS),
+            TRUSTSPACE_LOG_LEVEL="WARNING",
+        )
+        argv = [
+            sys.executable,
+            "-m",
+            "trustspace.cli",
+            "operator",
+            "run",
+            "--namespace",
+            ns,
+            "--no-leader-elect",
+            "--liveness-port",
+            "0",
+            "--metrics-port",
+            "0",
+        ]
+        proc = Process("operator", argv, workdir / f"operator-{n}.log", detach=False)
+        proc.start(env)
+        try:
+            time.sleep(2)
+            say(f"N={n}: creating {n} DataSpaceNodes for the operator")
+            t0 = time.monotonic()
+            with ThreadPoolExecutor(THREADS) as pool:
+                list(
+                    pool.map(
+                        lambda i: kube.create(node_body(f"n{i:05d}", ns, hub=i == 0)), range(n)
+                    )
+                )
+            wait("KeyReady", lambda: (key_ready(kube, ns), n), timeout=900)
+            converge = time.monotonic() - t0
+            say(f"N={n}: all KeyReady in {converge:.1f}s")
+            objects = sum(1 for _ in kube.list(k.STATEFUL_SET, ns))
+            assert objects == n, f"{objects} StatefulSets for {n} nodes"
+
+            before = key_ids(kube, ns)
+            say(f"N={n}: requesting rotation of {n} keys")
+            t1 = time.monotonic()
+            patch = {"metadata": {"annotations": {"trustspace.io/rotate-key": "bench"}}}
+            with ThreadPoolExecutor(THREADS) as pool:
+                list(pool.map(lambda name: kube.patch(k.DATASPACENODE, name, patch, ns), before))
+
+            def rotated() -> tuple[int, int]:
+                now = key_ids(kube, ns)
+                return sum(1 for name, key in before.items() if now.get(name) not in (None, key)), n
+
+            wait("rotated", rotated, timeout=900)
+            rotate = time.monotonic() - t1
+            assert proc.pid is not None
+            rss = peak_rss_mb(proc.pid)
+        finally:
+            proc.stop()
+        return {"n": n, "plain": plain, "operator": converge, "rotate": rotate, "rss": rss}
+    finally:
+        cluster.destroy()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--nodes", type=int, action="append", help="N (repeatable); default 100 and 1000"
+    )
+    args = parser.parse_args()
+    sizes = args.nodes or [100, 1000]
+    bin_dir = find_bin_dir()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="ts-bench-") as tmp:
+        for n in sizes:
+            results.append(run(n, bin_dir, Path(tmp)))
+    report(results)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def report(results: list[dict[str, float]]) -> None:
+    head = ("N", "plain s", "operator s", "ratio", "rotate s", "peak RSS MB")
+    print("\n" + " ".join(f"{h:>11}" for h in head))
+    for r in results:
+        ratio = r["plain"] / r["operator"]
+        row = (r["n"], r["plain"], r["operator"], ratio, r["rotate"], r["rss"])
+        print(" ".join(f"{v:>11.2f}" if isinstance(v, float) else f"{v:>11}" for v in row))
+    print("\ntargets:")
+    for r in results:
+        ratio = r["plain"] / r["operator"]
+        n = int(r["n"])
+        print(
+            f"  N={n}: throughput {ratio:.2f}x plain (>= {TARGETS['ratio']}x) "
+            f"{verdict(ratio >= TARGETS['ratio'])}"
+        )
+        print(
+            f"  N={n}: peak RSS {r['rss']:.0f} MB (<= {TARGETS['rss_mb']:.0f}) "
+            f"{verdict(r['rss'] <= TARGETS['rss_mb'])}"
+        )
+        if n >= 1000:
+            print(
+                f"  N={n}: all KeyReady in {r['operator']:.1f}s (<= 120) "
+                f"{verdict(r['operator'] <= TARGETS['converge_1000'])}"
+            )
+            print(
+                f"  N={n}: all keys rotated in {r['rotate']:.1f}s (<= 60) "
+                f"{verdict(r['rotate'] <= TARGETS['rotate_1000'])}"
+            )
+
+
+if __name__ == "__main__":
+    main()
