@@ -366,7 +366,8 @@ def main() -> int:
             f"- in-process latency per decision: p50 {mixed.p50_ns / 1000:.2f} µs, "
             f"p99 {mixed.p99_ns / 1000:.2f} µs (includes the timer call); OPA query eval p99 "
             f"{min(opa_p99) / 1000:.1f}-{max(opa_p99) / 1000:.1f} µs across the single inputs",
-            f"- mixed-stream verdicts: {verdicts}",
+            f"- mixed-stream verdicts: {verdicts}; measured after one warm-up pass (the engine "
+            "caches each merged category combination, as a running gateway would)",
             f"- OPA {OPA_VERSION} agreed on {agree}/{len(sample)} sampled decisions "
             "(action and approvers)",
             "- ¹ OPA column: mean of the `opa bench` ns/op over the single-input rows "
