@@ -55,10 +55,14 @@ def node_body(name: str, ns: str, hub: bool = False) -> dict[str, Any]:
     }
 
 
-def wait(what: str, done: Callable[[], tuple[int, int]], timeout: float) -> float:
+def wait(
+    what: str, done: Callable[[], tuple[int, int]], timeout: float, proc: Process | None = None
+) -> float:
     t0 = time.monotonic()
     last = 0.0
     while True:
+        if proc is not None and not proc.running():
+            raise SystemExit(f"the operator exited; its log ends with:\n{proc.log_tail(20)}")
         have, total = done()
         now = time.monotonic()
         if have >= total:
@@ -166,7 +170,7 @@ def run(n: int, bin_dir: Path, workdir: Path) -> dict[str, float]:
                         lambda i: kube.create(node_body(f"n{i:05d}", ns, hub=i == 0)), range(n)
                     )
                 )
-            wait("KeyReady", lambda: (key_ready(kube, ns), n), timeout=900)
+            wait("KeyReady", lambda: (key_ready(kube, ns), n), timeout=900, proc=proc)
             converge = time.monotonic() - t0
             say(f"N={n}: all KeyReady in {converge:.1f}s")
             objects = sum(1 for _ in kube.list(k.STATEFUL_SET, ns))
@@ -183,7 +187,7 @@ def run(n: int, bin_dir: Path, workdir: Path) -> dict[str, float]:
                 now = key_ids(kube, ns)
                 return sum(1 for name, key in before.items() if now.get(name) not in (None, key)), n
 
-            wait("rotated", rotated, timeout=900)
+            wait("rotated", rotated, timeout=900, proc=proc)
             rotate = time.monotonic() - t1
             assert proc.pid is not None
             rss = peak_rss_mb(proc.pid)

@@ -69,7 +69,7 @@ fi
 
 # 3. Build from pinned Go modules.
 command -v go >/dev/null || die "Go is needed to build the control-plane binaries (Go 1.24+); install it, or point KUBEBUILDER_ASSETS at a directory with kube-apiserver, etcd and kubectl"
-export GOMODCACHE="$cache/go/mod" GOCACHE="$cache/go/build" GOFLAGS= CGO_ENABLED=0 GOTOOLCHAIN=local
+export GOMODCACHE="$cache/go/mod" GOCACHE="$cache/go/build" GOFLAGS='' CGO_ENABLED=0 GOTOOLCHAIN=local
 mkdir -p "$dest.partial" "$GOMODCACHE" "$GOCACHE"
 start=$SECONDS
 say "building Kubernetes v$K8S_VERSION, etcd v$ETCD_VERSION and helm v$HELM_VERSION from the Go module proxy"

@@ -14,8 +14,11 @@ from aiohttp import web
 from trustspace import __version__
 from trustspace.audit.keyfile import KeyFile
 from trustspace_agent.api import Appender, build_app
+from trustspace_agent.bundlereport import TrustFileHash
 from trustspace_agent.config import AgentConfig
 from trustspace_agent.db import StoreThread
+from trustspace_agent.gateway import Gateway
+from trustspace_agent.gateway_app import gateway_tasks, start_gateway, stop_gateway
 from trustspace_agent.metrics import AgentMetrics
 from trustspace_agent.shipper import HubClient, Rejected, Shipper
 from trustspace_agent.store import AuditStore
@@ -54,23 +57,40 @@ class Sealer:
                 self._sealed.set()
 
 
-async def heartbeat(config: AgentConfig, store: StoreThread, keys: KeyFile, hub: HubClient) -> None:
+async def heartbeat(
+    config: AgentConfig,
+    store: StoreThread,
+    keys: KeyFile,
+    hub: HubClient,
+    gateway: Gateway | None = None,
+) -> None:
     import json
 
+    trust_hash = TrustFileHash(config.gateway.trust_bundle_file if config.gateway else None)
     while True:
-        last, acked, full = await store.call(lambda s: (s.last_seq, s.acked_seq, s.backpressure))
-        body = json.dumps(
-            {
-                "node": config.node,
-                "keyId": keys.get().key_id,
-                "policyVersion": config.policy_version,
-                "agentVersion": __version__,
-                "lastSeq": last,
-                "ackedSeq": acked,
-                "backpressure": full,
-                "sentAt": int(time.time()),
-            }
-        ).encode()
+        last, acked, used = await store.call(lambda s: (s.last_seq, s.acked_seq, s.used_bytes()))
+        full = used >= config.store_max_bytes
+        report: dict[str, object] = {
+            "node": config.node,
+            "keyId": keys.get().key_id,
+            "policyVersion": config.policy_version,
+            "agentVersion": __version__,
+            "lastSeq": last,
+            "ackedSeq": acked,
+            "backpressure": full,
+            "bufferUsedBytes": used,
+            "bufferMaxBytes": config.store_max_bytes,
+            "sentAt": int(time.time()),
+        }
+        if (trust := trust_hash.current()) is not None:
+            report["trustBundleHash"] = trust
+        engine = gateway.policy.current() if gateway is not None else None
+        if engine is not None:
+            # The hub compares this with the bundle it published: PolicySynced.
+            bundle = engine.bundle
+            report["policyVersion"] = bundle.version
+            report["policyBundle"] = {"version": bundle.version, "hash": bundle.hash}
+        body = json.dumps(report).encode()
         try:
             await hub.request("POST", "/v1/heartbeat", body)
         except (Rejected, OSError, TimeoutError, Exception) as exc:  # never kill the agent
@@ -85,7 +105,9 @@ async def run_agent(config: AgentConfig) -> None:
     sealed = asyncio.Event()
     sealer = Sealer(config, store, keys, sealed)
     appender = Appender(store, metrics, sealer.notify)
-    runner = web.AppRunner(build_app(appender, store, metrics), access_log=None)
+    app = build_app(appender, store, metrics)
+    gateway, inbound = await start_gateway(config, keys, appender, app)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.listen_host, config.listen_port)
     await site.start()
@@ -98,7 +120,8 @@ async def run_agent(config: AgentConfig) -> None:
         tasks: list[asyncio.Task[object]] = [
             asyncio.create_task(sealer.run(), name="sealer"),
             asyncio.create_task(shipper.run(), name="shipper"),
-            asyncio.create_task(heartbeat(config, store, keys, hub), name="heartbeat"),
+            asyncio.create_task(heartbeat(config, store, keys, hub, gateway), name="heartbeat"),
+            *gateway_tasks(config, gateway, hub),
         ]
         log.info(
             "agent for node %s listening on %s:%d, key %s",
@@ -114,6 +137,7 @@ async def run_agent(config: AgentConfig) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
         failures = [t.exception() for t in done if t is not waiter and not t.cancelled()]
         failure = next((f for f in failures if f is not None), None)
+        await stop_gateway(gateway, inbound)
         if failure is not None:
             await runner.cleanup()
             store.close()

@@ -8,6 +8,8 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from trustspace_agent.gateway_config import GatewayConfig
+
 
 class AgentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -40,6 +42,8 @@ class AgentConfig(BaseModel):
     )
     policy_version: Annotated[int, Field(ge=0)] = Field(default=0, alias="policyVersion")
     """Version of the policy bundle in force, reported in heartbeats and events."""
+    gateway: GatewayConfig | None = None
+    """The transfer gateway (issue 7); absent: the agent only keeps and ships audit events."""
 
     @classmethod
     def load(cls, path: Path) -> AgentConfig:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -99,8 +100,10 @@ class BundlePublisher:
         self._stop = threading.Event()
         self._published: dict[str, Published] = {}
         self._docs: dict[str, dict[str, Any]] = {}
+        self._nodes: dict[tuple[str, int], DataSpaceNode] = {}
         self._delivered: dict[tuple[str, str], str] = {}
         self._thread: threading.Thread | None = None
+        self._last_duration = 0.0
         self._lock = threading.Lock()
 
     # ----- the hook NodeController calls ---------------------------------------------------
@@ -129,12 +132,16 @@ class BundlePublisher:
             self._dirty.wait(self.every)
             if self._stop.is_set():
                 return
-            self._stop.wait(self.debounce)
+            # Coalesce a burst; after a slow pass, wait in proportion, so publishing never
+            # takes more than about a third of the operator's time in a storm.
+            self._stop.wait(max(self.debounce, 2 * self._last_duration))
             self._dirty.clear()
+            started = time.monotonic()
             try:
                 self.publish()
             except Exception:  # the next change or the periodic pass retries
                 log.exception("publishing the trust bundle failed")
+            self._last_duration = time.monotonic() - started
 
     # ----- one publication -----------------------------------------------------------------
     def publish(self) -> dict[str, Published]:
@@ -254,7 +261,7 @@ class BundlePublisher:
         destinations: dict[tuple[str, str], Kube] = {}
         for body in bodies:
             try:
-                node = DataSpaceNode.from_body(body)
+                node = self._node(body)
                 target = self.targets.for_node(node)
             except (TargetUnavailable, ValueError):
                 continue
@@ -267,6 +274,17 @@ class BundlePublisher:
                 self._delivered[(server, ns)] = doc["hash"]
             except (ApiError, Unreachable) as exc:
                 log.warning("trust bundle not delivered to %s namespace %s: %s", server, ns, exc)
+
+    def _node(self, body: Obj) -> DataSpaceNode:
+        """Validated once per generation: a thousand pydantic validations a pass add up."""
+        meta = body["metadata"]
+        key = (str(meta.get("uid")), int(meta.get("generation") or 0))
+        node = self._nodes.get(key)
+        if node is None:
+            if len(self._nodes) > 50_000:
+                self._nodes.clear()
+            node = self._nodes[key] = DataSpaceNode.from_body(body)
+        return node
 
     def _configmap(self, ns: str, doc: dict[str, Any]) -> Obj:
         policy: CompiledSpace = doc["policy"]

@@ -103,7 +103,7 @@ def node_changed(body: kopf.Body, reason: str, **_: Any) -> None:
 
 @kopf.timer(*NODES, interval=CONFIG.tick, initial_delay=CONFIG.tick, sharp=False)
 def node_timer(body: kopf.Body, **_: Any) -> None:
-    controller().tick(plain(body))
+    controller().tick(body)
 
 
 @kopf.on.event(GROUP, VERSION, TRANSFERPOLICY_PLURAL)

@@ -118,8 +118,32 @@ def _unb64(secret: Obj, key: str) -> bytes:
         raise KeySecretCorrupt(f"Secret lacks a valid {key}") from exc
 
 
+_STATE_CACHE: dict[tuple[str, str], tuple[str, KeyState]] = {}
+_STATE_CACHE_MAX = 20_000
+
+
 def read_state(secret: Obj) -> KeyState:
-    """Parse the public facts of a key Secret (checks that they match the private keys)."""
+    """Parse the public facts of a key Secret (checks that they match the private keys).
+
+    Parsing a private key derives its public point, which costs as much as a signature;
+    a Secret version is immutable, so its state is computed once per resourceVersion.
+    """
+    meta = secret.get("metadata", {})
+    version = meta.get("resourceVersion")
+    cache_key = (str(meta.get("namespace")), str(meta.get("name")))
+    if version:
+        cached = _STATE_CACHE.get(cache_key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+    state = _read_state(secret)
+    if version:
+        if len(_STATE_CACHE) >= _STATE_CACHE_MAX:
+            _STATE_CACHE.clear()
+        _STATE_CACHE[cache_key] = (str(version), state)
+    return state
+
+
+def _read_state(secret: Obj) -> KeyState:
     ann = secret.get("metadata", {}).get("annotations", {}) or {}
     try:
         active = SM2PrivateKey.from_pem(_unb64(secret, ACTIVE_KEY))

@@ -14,7 +14,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -177,16 +177,19 @@ class NodeController:
                 METRICS.reconcile_seconds.observe(time.monotonic() - started)
                 self._last_full[key] = time.monotonic()
 
-    def tick(self, body: Obj) -> Result | None:
+    def tick(self, body: Mapping[str, Any]) -> Result | None:
         """The periodic check: a full reconcile when due (resync, backoff expiry, rotation,
-        grace expiry, heartbeat staleness); otherwise nothing, and no API call."""
+        grace expiry, heartbeat staleness); otherwise nothing, and no API call. `body` may be
+        kopf's read-only view: it is copied only when a reconcile is due."""
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
         lock = self.lock_for(*key)
         if lock.locked():
             return None
         if self._due(body, key):
-            return self.reconcile(body, cause="timer")
+            return self.reconcile(
+                {"metadata": {"namespace": key[0], "name": key[1]}}, cause="timer"
+            )
         return None
 
     def bundle_published(self, key_ids: frozenset[str]) -> None:
@@ -371,7 +374,7 @@ class NodeController:
             self.publisher.key_material_changed()
         return secret
 
-    def rotation_request(self, body: Obj) -> str | None:
+    def rotation_request(self, body: Mapping[str, Any]) -> str | None:
         ann = body.get("metadata", {}).get("annotations") or {}
         value = ann.get(ROTATE_KEY_ANNOTATION)
         return str(value) if value is not None else None
@@ -675,7 +678,7 @@ class NodeController:
         )
         return Result(NodePhase.DEGRADED, retry_in=delay)
 
-    def _due(self, body: Obj, key: tuple[str, str]) -> bool:
+    def _due(self, body: Mapping[str, Any], key: tuple[str, str]) -> bool:
         now_m = time.monotonic()
         backoff = self._backoff.get(key)
         if backoff is not None:
@@ -685,21 +688,22 @@ class NodeController:
         status = body.get("status") or {}
         if status.get("observedGeneration") != body["metadata"].get("generation"):
             return True
-        if self.rotation_request(body) is not None:
+        # A rotation in flight is driven by its own events (the annotation's update, the
+        # bundle publication); the timer only catches one left behind.
+        lagging = now_m - self._last_full.get(key, 0.0) >= 3 * self.config.tick
+        if lagging and (self.rotation_request(body) is not None or status.get("nextKey")):
             return True
         now = self.clock()
         active = status.get("activeKey") or {}
         nxt = active.get("nextRotationAt")
         if nxt and now >= keys.parse_ts(nxt):
             return True
-        if status.get("nextKey"):
-            return True
         for prev in status.get("previousKeys") or []:
             if now >= keys.parse_ts(prev["retireAt"]):
                 return True
         return self._heartbeat_transition(body, now)
 
-    def _heartbeat_transition(self, body: Obj, now: dt.datetime) -> bool:
+    def _heartbeat_transition(self, body: Mapping[str, Any], now: dt.datetime) -> bool:
         """True when AgentReady as computed now would differ from the status (cheap: no I/O)."""
         status = body.get("status") or {}
         spec = body.get("spec") or {}

@@ -52,6 +52,7 @@ class PolicyCompiler:
         self.hub = hub
         self._spaces: dict[str, CompiledSpace] = {}
         self._profiles: dict[str, ProfileSet] = {}
+        self._loaded: dict[str, tuple[tuple[tuple[str, str], ...], ProfileSet]] = {}
 
     def current(self, namespace: str) -> CompiledSpace | None:
         return self._spaces.get(namespace)
@@ -59,10 +60,15 @@ class PolicyCompiler:
     def profiles(self, namespace: str, warn: Any) -> ProfileSet:
         """Built-in profiles with the namespace's override ConfigMaps applied (R4)."""
         overrides = []
-        for cm in sorted(
+        maps = sorted(
             self.hub.list(k.CONFIG_MAP, namespace, labels={PROFILES_LABEL: "true"}),
             key=lambda c: c["metadata"]["name"],
-        ):
+        )
+        versions = tuple((c["metadata"]["name"], c["metadata"]["resourceVersion"]) for c in maps)
+        cached = self._loaded.get(namespace)
+        if cached is not None and cached[0] == versions:
+            return cached[1]  # parsing every profile again on each publication is costly
+        for cm in maps:
             overrides.extend(overrides_from_configmap(cm))
         try:
             profiles = load_profiles(overrides=overrides)
@@ -74,6 +80,7 @@ class PolicyCompiler:
             changes = diff_profiles(old, profiles)
             warn("ProfilesChanged", "jurisdiction rules changed: " + "; ".join(changes[:10]))
         self._profiles[namespace] = profiles
+        self._loaded[namespace] = (versions, profiles)
         return profiles
 
     def compile(

@@ -16,6 +16,7 @@ from trustspace.trust import TrustBundleFile
 from trustspace_operator.collector.checkpointer import Checkpointer
 from trustspace_operator.collector.config import CollectorConfig
 from trustspace_operator.collector.dbthread import StorageThread
+from trustspace_operator.collector.links import LinkReports, make_link_sink
 from trustspace_operator.collector.server import Collector
 from trustspace_operator.collector.status import (
     FileSink,
@@ -35,13 +36,10 @@ def make_sink(config: CollectorConfig) -> StatusSink:
             raise ValueError("statusSink file needs statusFile")
         return FileSink(config.status_file)
     if config.status_sink == "kubernetes":
-        from kubernetes import config as kube_config
+        from trustspace.kube import Kube
 
-        try:
-            kube_config.load_incluster_config()
-        except kube_config.ConfigException:
-            kube_config.load_kube_config()
-        return KubernetesSink(config.status_namespace or "default")
+        # In-cluster credentials, else $KUBECONFIG / ~/.kube/config.
+        return KubernetesSink(config.status_namespace or "default", Kube.from_kubeconfig(None))
     return NullSink()
 
 
@@ -66,7 +64,9 @@ async def run_collector(config: CollectorConfig) -> None:
     collector = Collector(db, trust, hub_keys, checkpointer, status, config.key_name)
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(config.tls_cert_file, config.tls_key_file)
-    runner = web.AppRunner(collector.app(config.max_body_bytes), access_log=None)
+    app = collector.app(config.max_body_bytes)
+    LinkReports(collector, make_link_sink(config)).install(app)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.listen_host, config.listen_port, ssl_context=tls)
     tasks = [
@@ -85,5 +85,6 @@ async def run_collector(config: CollectorConfig) -> None:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     with contextlib.suppress(Exception):
-        await status.flush()
+        await status.flush(force=True)
+    status.close()
     db.close()

@@ -30,6 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
+from trustspace.api.constants import NodeReason
 from trustspace.audit import auth, merkle
 from trustspace.audit.errors import AuditError
 from trustspace.audit.event import parse_time, utc_now
@@ -40,7 +41,12 @@ from trustspace.trust import TrustBundleFile, TrustError
 from trustspace_operator.collector.checkpointer import Checkpointer
 from trustspace_operator.collector.dbthread import StorageThread
 from trustspace_operator.collector.ingest import apply_batch, check_batch
-from trustspace_operator.collector.status import AuditProgress, StatusReporter, reason_of
+from trustspace_operator.collector.status import (
+    AuditProgress,
+    Heartbeat,
+    StatusReporter,
+    reason_of,
+)
 from trustspace_operator.collector.storage import StaleState
 
 log = logging.getLogger(__name__)
@@ -142,7 +148,9 @@ class Collector:
             last_time = batch.events[-1].time
             lag = (dt.datetime.now(dt.UTC) - parse_time(last_time)).total_seconds()
             self.status.progress(node, AuditProgress(outcome.acked_seq, last_time, lag))
-        await self.status.streaming(node, True, "Streaming", "audit batches verify and are stored")
+        await self.status.streaming(
+            node, True, NodeReason.AUDIT_STREAMING, "audit batches verify and are stored"
+        )
         return web.json_response({"ackedSeq": outcome.acked_seq, "duplicate": outcome.duplicate})
 
     async def get_ack(self, request: web.Request) -> web.Response:
@@ -165,7 +173,7 @@ class Collector:
             return error(exc)
         at = utc_now()
         await self.db.call(lambda s: s.record_heartbeat(node, body.decode(errors="replace"), at))
-        self.status.heartbeat(node, at)
+        self.status.heartbeat(node, Heartbeat.parse(body, at))
         return web.json_response({"receivedAt": at})
 
     async def post_evidence(self, request: web.Request) -> web.Response:

@@ -24,11 +24,13 @@ def _register_builtin() -> None:
     from trustspace.cli.cluster import cluster
     from trustspace.cli.crypto import crypto
     from trustspace.cli.policy import policy
+    from trustspace.cli.status import status
     from trustspace.quickstart import quickstart
 
     main.add_command(cluster)
     main.add_command(crypto)
     main.add_command(policy)
+    main.add_command(status)
     main.add_command(quickstart)
 
 

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
 ADMIN_USER = "trustspace-admin"
-SERVICE_CIDR = "10.0.0.0/24"
+SERVICE_CIDR = "10.0.0.0/16"  # room for a Service per node in the 1,000-node benchmark
 _START_ATTEMPTS = 3
 
 

@@ -1,0 +1,190 @@
+"""Gateway transfers per second: two real agents on loopback, protections and audit included.
+
+    python benchmarks/gateway.py [--seconds 10] [--concurrency 32] [--update-docs FILE]
+
+Starts the gateways of vn-hanoi (source) and cn-nanning (destination) as real agent
+processes (test harness: TLS CA, trust bundle, the sample policies signed by a hub key),
+then posts ``internal`` ``logistics`` transfers to the source's local API as fast as
+``--concurrency`` clients allow. Each transfer is decided, SM4-GCM encrypted for the
+destination, SM2-signed, delivered over HTTPS, verified, decrypted and stored, with four
+fsynced audit events at the source and one at the destination. Every answer must be 201.
+The sample's ``maxTransfersPerMinute: 600`` on this flow is lifted for the run. No collector
+runs (the agents would ship their audit logs to it; that work is measured elsewhere).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.gateway_harness import GatewayHarness, test_bundle_data  # noqa: E402
+
+SECTION = "## Gateway (issue 7)"
+TARGET_4K = 2000
+META = {
+    "source": "vn-hanoi",
+    "destination": "cn-nanning",
+    "classification": "internal",
+    "categories": ["logistics"],
+}
+
+
+def unlimited_bundle() -> dict[str, Any]:
+    data = test_bundle_data()
+    for policy in data["policies"]:
+        for rule in policy.get("rules", []):
+            rule.get("limits", {}).pop("maxTransfersPerMinute", None)
+    return data
+
+
+async def run_load(
+    url: str, size: int, seconds: float, concurrency: int
+) -> tuple[int, list[float], dict[int, int]]:
+    payload = os.urandom(size)
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "X-Trustspace-Metadata": json.dumps(META),
+    }
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    done = 0
+    deadline = time.monotonic() + seconds
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            nonlocal done
+            while time.monotonic() < deadline:
+                t0 = time.perf_counter()
+                async with session.post(url, data=payload, headers=headers) as resp:
+                    await resp.read()
+                    statuses[resp.status] = statuses.get(resp.status, 0) + 1
+                latencies.append(time.perf_counter() - t0)
+                if resp.status == 201:
+                    done += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return done, latencies, statuses
+
+
+def measure(h: GatewayHarness, size: int, seconds: float, concurrency: int) -> dict[str, Any]:
+    url = h.agent_url("vn-hanoi") + "/v1/transfers"
+    asyncio.run(run_load(url, size, min(2.0, seconds), concurrency))  # warm-up
+    t0 = time.perf_counter()
+    done, lat, statuses = asyncio.run(run_load(url, size, seconds, concurrency))
+    elapsed = time.perf_counter() - t0
+    lat.sort()
+    return {
+        "size": size,
+        "rate": done / elapsed,
+        "mib_s": done * size / elapsed / (1 << 20),
+        "p50_ms": statistics.median(lat) * 1000,
+        "p99_ms": lat[int(len(lat) * 0.99) - 1] * 1000,
+        "statuses": statuses,
+    }
+
+
+def table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    lines = [
+        SECTION,
+        "",
+        "```",
+        f"python benchmarks/gateway.py --seconds {args.seconds:g} "
+        f"--concurrency {args.concurrency} --update-docs docs/benchmarks.md",
+        "```",
+        "",
+        "| payload | transfers/s | MiB/s | p50 ms | p99 ms | answers | target |",
+        "| --- | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for r in rows:
+        label = "4 KiB" if r["size"] == 4096 else "1 MiB"
+        target = (
+            f"{'PASS' if r['rate'] >= TARGET_4K else 'MISS'} (>= {TARGET_4K:,}/s)"
+            if r["size"] == 4096
+            else "-"
+        )
+        lines.append(
+            f"| {label} | {r['rate']:,.0f} | {r['mib_s']:,.1f} | {r['p50_ms']:.1f} | "
+            f"{r['p99_ms']:.1f} | {r['statuses']} | {target} |"
+        )
+    lines += [
+        "",
+        "- per transfer: policy decision, SM4-GCM (per-transfer key from the cached SM2 "
+        "static DH + SM3 KDF), one SM2 signature (source) and one verification "
+        "(destination), HTTPS delivery, 4 audit events fsynced at the source (group "
+        "commit) and 1 at the destination, inbox insert",
+        "- client, both agents and TLS share the machine: "
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"load average before the run {args.load[0]:.2f}, {args.load[1]:.2f}, {args.load[2]:.2f}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def update_docs(path: Path, section: str) -> None:
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    start = text.find(SECTION)
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        nxt = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + section + (text[nxt + 1 :] if nxt >= 0 else "")
+    path.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--update-docs", type=Path)
+    args = parser.parse_args()
+    args.load = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="gw-bench-") as tmp:
+        h = GatewayHarness(Path(tmp), {"cn-nanning": "CN", "vn-hanoi": "VN"})
+        h.write_policy(unlimited_bundle())
+        dead = f"https://127.0.0.1:{h.port}"  # no collector listens: nothing is shipped
+        try:
+            for node in ("cn-nanning", "vn-hanoi"):
+                print(f"starting gateway {node} ...", flush=True)
+                h.start_gateway(
+                    node,
+                    collectorUrl=dead,
+                    backoffMaxSeconds=60.0,
+                    heartbeatSeconds=60.0,
+                    gateway={"maxPayloadBytes": 4 * 1024 * 1024},
+                )
+            rows = []
+            for size in (4096, 1 << 20):
+                print(f"measuring {size}-byte transfers for {args.seconds:g}s ...", flush=True)
+                row = measure(h, size, args.seconds, args.concurrency)
+                print(
+                    f"  {row['rate']:,.0f} transfers/s, p99 {row['p99_ms']:.1f} ms, "
+                    f"answers {row['statuses']}",
+                    flush=True,
+                )
+                rows.append(row)
+        finally:
+            h.close()
+    section = table(rows, args)
+    print()
+    print(section)
+    if args.update_docs:
+        update_docs(args.update_docs, section)
+        print(f"updated {args.update_docs}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""Link reports from the gateways -> ``MirrorLink.status`` (B8): ``POST /v1/links/status``.
+
+Each gateway reports its links (a trip at once, otherwise periodically), SM2-signed like
+every agent request. Both ends of a link may report it: the source counts transfers, either
+side may trip. The collector keeps the latest report per (link, node) and writes the merge:
+counters from the source (``<source>-to-<destination>``), the breaker of the side that is
+most open (``Open`` > ``HalfOpen`` > ``Closed``), ``trips`` summed. ``state`` is ``Tripped``
+while a breaker is open, ``Degraded`` while one probes, ``Established`` otherwise.
+
+Writes are server-side apply on the ``status`` subresource with field manager
+``trustspace-collector``; a change of breaker state is written at once and raises an Event
+on the MirrorLink, unchanged reports at most once per ``minInterval``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aiohttp import web
+
+from trustspace.audit.errors import AuditError
+
+if TYPE_CHECKING:
+    from trustspace_operator.collector.config import CollectorConfig
+    from trustspace_operator.collector.server import Collector
+
+log = logging.getLogger(__name__)
+
+FIELD_MANAGER = "trustspace-collector"
+_ORDER = {"Open": 2, "HalfOpen": 1, "Closed": 0}
+_STATE = {"Open": "Tripped", "HalfOpen": "Degraded", "Closed": "Established"}
+
+
+class LinkSink(Protocol):
+    def write(self, link: str, status: dict[str, Any], event: tuple[str, str, str] | None) -> None:
+        """Write ``status``; ``event`` is (type, reason, message) on a breaker change."""
+
+
+class NullLinkSink:
+    def write(self, link: str, status: dict[str, Any], event: tuple[str, str, str] | None) -> None:
+        pass
+
+
+class FileLinkSink:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+
+    def write(self, link: str, status: dict[str, Any], event: tuple[str, str, str] | None) -> None:
+        record = {"type": "link", "link": link, "status": status, "event": event}
+        with self._lock, self._path.open("a") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+class KubeLinkSink:
+    """Server-side apply on ``mirrorlinks/<link>/status`` in ``namespace``."""
+
+    def __init__(self, namespace: str, kubeconfig: str | None = None) -> None:
+        from trustspace.kube import Kube
+        from trustspace_operator.events import EventRecorder
+
+        self._namespace = namespace
+        self._kube = Kube.from_kubeconfig(kubeconfig)
+        self._events = EventRecorder(self._kube, component=FIELD_MANAGER)
+
+    def write(self, link: str, status: dict[str, Any], event: tuple[str, str, str] | None) -> None:
+        from trustspace.api.constants import GROUP, MIRRORLINK_KIND, VERSION
+        from trustspace.kube import ApiError, NotFound, Unreachable
+        from trustspace.kube import kinds as k
+
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": MIRRORLINK_KIND,
+            "metadata": {"name": link, "namespace": self._namespace},
+            "status": status,
+        }
+        try:
+            live = self._kube.request(
+                "PATCH",
+                k.MIRRORLINK.path(self._namespace, link) + "/status",
+                query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+                body=body,
+                content_type="application/apply-patch+yaml",
+            )
+        except NotFound:
+            log.warning("link report for %s: no such MirrorLink in %s", link, self._namespace)
+            return
+        except (ApiError, Unreachable) as exc:
+            log.error("could not write MirrorLink %s status: %s", link, exc)
+            return
+        if event is not None:
+            self._events.post(live, event[0], event[1], event[2])  # type: ignore[arg-type]
+
+
+def merge(link: str, reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One MirrorLink status from the reports of its two ends."""
+    source = next((n for n in reports if link.startswith(n + "-to-")), None)
+    counted = reports[source] if source else next(iter(reports.values()))
+    worst = max(reports.values(), key=lambda r: _ORDER.get(r["circuitBreaker"].get("state", ""), 0))
+    breaker = dict(worst["circuitBreaker"])
+    breaker["trips"] = sum(int(r["circuitBreaker"].get("trips", 0)) for r in reports.values())
+    status: dict[str, Any] = {
+        "state": _STATE.get(breaker.get("state", "Closed"), "Established"),
+        "transfers": counted["transfers"],
+        "bytesTransferred": counted["bytesTransferred"],
+        "circuitBreaker": breaker,
+    }
+    if "lastSyncTime" in counted:
+        status["lastSyncTime"] = counted["lastSyncTime"]
+    return status
+
+
+def _valid(item: Any) -> bool:
+    try:
+        return (
+            isinstance(item["name"], str)
+            and 0 < len(item["name"]) <= 253
+            and isinstance(item["transfers"], dict)
+            and all(
+                isinstance(item["transfers"][k], int) for k in ("allowed", "denied", "inReview")
+            )
+            and isinstance(item["bytesTransferred"], int)
+            and isinstance(item["circuitBreaker"], dict)
+            and item["circuitBreaker"].get("state") in _ORDER
+        )
+    except (KeyError, TypeError):
+        return False
+
+
+class LinkReports:
+    def __init__(self, collector: Collector, sink: LinkSink, min_interval: float = 5.0) -> None:
+        self._collector = collector
+        self._sink = sink
+        self._min_interval = min_interval
+        self._reports: dict[str, dict[str, dict[str, Any]]] = {}
+        self._written: dict[str, tuple[float, str, str]] = {}
+        # One writer thread keeps the writes of one link in order and off the event loop.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="link-status")
+
+    def install(self, app: web.Application) -> None:
+        app.router.add_post("/v1/links/status", self.post_links)
+
+    async def post_links(self, request: web.Request) -> web.Response:
+        from trustspace_operator.collector.server import error
+
+        body = await request.read()
+        try:
+            node = self._collector.authenticate(request, body)
+            try:
+                data = json.loads(body)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise AuditError("malformed_request", "body is not JSON") from None
+            links = data.get("links") if isinstance(data, dict) else None
+            if not isinstance(links, list) or not all(_valid(i) for i in links):
+                raise AuditError("malformed_request", "links must be a list of link reports")
+        except AuditError as exc:
+            return error(exc)
+        loop = asyncio.get_running_loop()
+        written = 0
+        now = time.monotonic()
+        for item in links:
+            name = item["name"]
+            if not (name.startswith(node + "-to-") or name.endswith("-to-" + node)):
+                continue  # a node speaks only for links it is an end of
+            self._reports.setdefault(name, {})[node] = item
+            status = merge(name, self._reports[name])
+            state = status["circuitBreaker"]["state"]
+            digest = json.dumps(status, sort_keys=True)
+            last = self._written.get(name)
+            event = None
+            if last is None or last[1] != state:
+                if state == "Open":
+                    cb = status["circuitBreaker"]
+                    event = (
+                        "Warning",
+                        "CircuitBreakerTripped",
+                        f"{cb.get('reason')}: {cb.get('message')}",
+                    )
+                elif last is not None:
+                    event = ("Normal", f"CircuitBreaker{state}", f"circuit breaker is {state}")
+            elif last[2] == digest or now - last[0] < self._min_interval:
+                continue
+            self._written[name] = (now, state, digest)
+            await loop.run_in_executor(self._pool, self._sink.write, name, status, event)
+            written += 1
+        return web.json_response({"written": written})
+
+
+def make_link_sink(config: CollectorConfig) -> LinkSink:
+    """The same destination as the node status: a file, the cluster, or nowhere."""
+    if config.status_sink == "file" and config.status_file is not None:
+        return FileLinkSink(config.status_file)
+    if config.status_sink == "kubernetes":
+        return KubeLinkSink(config.status_namespace or "default")
+    return NullLinkSink()
