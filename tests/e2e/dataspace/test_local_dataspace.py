@@ -1,0 +1,208 @@
+"""The whole data space as `make run` starts it, and the kubectl plugin against it.
+
+Three control planes, the operator, the collector and three agents as real processes; the
+plugin is the installed `kubectl-trustspace`, found by the real kubectl on PATH.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support.operator import wait_for
+from trustspace.kube import kinds as k
+from trustspace.quickstart.space import NAMESPACE, LocalDataSpace
+from trustspace.quickstart.walkthrough import allowed_transfer, reviewed_transfer
+
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def space(k8s_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDataSpace]:
+    messages: list[str] = []
+    local = LocalDataSpace(tmp_path_factory.mktemp("dataspace"), messages.append)
+    try:
+        local.start(k8s_bin)
+        local.wait_ready(timeout=240)
+        yield local
+    except BaseException:
+        logs = local.root / "logs"
+        for log in sorted(logs.glob("*.log")) if logs.exists() else []:
+            print(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}")
+        raise
+    finally:
+        local.stop()
+
+
+def _plugin(space: LocalDataSpace, k8s_bin: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(
+        os.environ,
+        PATH=f"{VENV_BIN}{os.pathsep}{k8s_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        KUBECONFIG=str(space.hub.kubeconfig),
+    )
+    return subprocess.run(
+        [str(k8s_bin / "kubectl"), "trustspace", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_every_node_is_ready_for_real(space: LocalDataSpace) -> None:
+    for name, conds in space.ready_nodes().items():
+        for type_ in ("Ready", "KeyReady", "AgentReady", "PolicySynced"):
+            assert conds.get(type_) == "True", f"{name}: {type_} is {conds.get(type_)}"
+    node = space.kube().get(k.DATASPACENODE, "vn-hanoi", NAMESPACE)
+    assert node is not None
+    # The key lives only in the edge cluster; the hub holds public facts.
+    assert space.kube("edge-vn").get(k.SECRET, "vn-hanoi-sm2-key", "trustspace-edge") is not None
+    assert space.kube().get(k.SECRET, "vn-hanoi-sm2-key", NAMESPACE) is None
+    assert node["status"]["lastHeartbeatTime"]
+
+
+def test_plugin_status_draws_the_tree(space: LocalDataSpace, k8s_bin: Path) -> None:
+    out = _plugin(space, k8s_bin, "status", "-n", NAMESPACE)
+    assert out.returncode == 0, out.stderr
+    assert f"data space {NAMESPACE}" in out.stdout
+    for node in ("cn-nanning", "vn-hanoi", "th-rayong"):
+        assert node in out.stdout
+    assert out.stdout.count("Ready") >= 3
+
+
+def test_transfers_through_the_gateways_and_reviews(space: LocalDataSpace, k8s_bin: Path) -> None:
+    delivered = allowed_transfer(space, lambda _: None)
+    assert delivered["destination"] == "cn-nanning"
+    reviewed = reviewed_transfer(space, lambda _: None)
+    assert reviewed["state"] == "Delivered"
+    assert len(reviewed["approvals"]) == 2
+    listed = _plugin(
+        space,
+        k8s_bin,
+        "reviews",
+        "list",
+        "--agent",
+        space.agents["th-rayong"].api,
+        "--state",
+        "Delivered",
+        "-o",
+        "json",
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert reviewed["id"] in listed.stdout
+
+
+def test_plugin_policy_explain_reads_the_live_objects(space: LocalDataSpace, k8s_bin: Path) -> None:
+    out = _plugin(
+        space,
+        k8s_bin,
+        "policy",
+        "explain",
+        "-n",
+        NAMESPACE,
+        "--kubeconfig",
+        str(space.hub.kubeconfig),
+        "--from",
+        "vn-hanoi",
+        "--to",
+        "cn-nanning",
+        "--class",
+        "important",
+        "--category",
+        "health",
+    )
+    assert out.returncode == 0, out.stderr
+    assert "review" in out.stdout.lower()
+    assert "vn-prime-ministers-office" in out.stdout
+
+
+def test_plugin_rotates_a_key_and_the_agent_keeps_streaming(
+    space: LocalDataSpace, k8s_bin: Path
+) -> None:
+    kube = space.kube()
+    before = kube.get(k.DATASPACENODE, "vn-hanoi", NAMESPACE)["status"]["activeKey"]["keyId"]  # type: ignore[index]
+    out = _plugin(space, k8s_bin, "keys", "rotate", "vn-hanoi", "-n", NAMESPACE, "--timeout", "90")
+    assert out.returncode == 0, out.stderr
+    after = out.stdout.strip()
+    assert after and after != before
+
+    def streaming_on_new_key() -> bool:
+        body = kube.get(k.DATASPACENODE, "vn-hanoi", NAMESPACE) or {}
+        conds = {c["type"]: c for c in (body.get("status") or {}).get("conditions", [])}
+        beat_ok = conds.get("AgentReady", {}).get("status") == "True"
+        return beat_ok and conds.get("Ready", {}).get("status") == "True"
+
+    wait_for("node Ready after rotation", streaming_on_new_key, timeout=60)
+    # A transfer signed with the new key is accepted by the hub's gateway.
+    assert allowed_transfer(space, lambda _: None)["state"] == "Delivered"
+
+
+def test_audit_verify_and_offline_evidence(
+    space: LocalDataSpace, k8s_bin: Path, tmp_path: Path
+) -> None:
+    hub_dir = space.root / "nodes" / "cn-nanning"
+    verify = _plugin(
+        space,
+        k8s_bin,
+        "audit",
+        "verify",
+        "--db",
+        str(space.root / "collector" / "audit.db"),
+        "--trust-bundle",
+        str(hub_dir / "trust" / "bundle.json"),
+        "--hub-key",
+        str(hub_dir / "trust" / "hub.pem"),
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    document = tmp_path / "certificate-of-origin.pdf"
+    document.write_bytes(b"%PDF-1.7 certificate of origin, Rayong -> Qinzhou, 20 t rice seed")
+    register = _plugin(
+        space,
+        k8s_bin,
+        "evidence",
+        "register",
+        str(document),
+        "--collector",
+        f"https://127.0.0.1:{space.collector_port}",
+        "--node",
+        "th-rayong",
+        "--key",
+        str(space.root / "nodes" / "th-rayong" / "key" / "key.pem"),
+        "--ca",
+        str(space.ca_file),
+        "-o",
+        str(tmp_path / "receipt.json"),
+    )
+    assert register.returncode == 0, register.stderr
+    receipt = tmp_path / "receipt.json"
+    assert json.loads(receipt.read_text())
+    ok = _plugin(
+        space,
+        k8s_bin,
+        "evidence",
+        "verify",
+        str(receipt),
+        str(document),
+        "--hub-key",
+        str(hub_dir / "trust" / "hub.pem"),
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    document.write_bytes(document.read_bytes() + b" forged")
+    bad = _plugin(
+        space,
+        k8s_bin,
+        "evidence",
+        "verify",
+        str(receipt),
+        str(document),
+        "--hub-key",
+        str(hub_dir / "trust" / "hub.pem"),
+    )
+    assert bad.returncode != 0
