@@ -28,6 +28,7 @@ from trustspace.kube import ApiError, Kube, Obj, Unreachable
 from trustspace.kube import kinds as k
 from trustspace_operator import keys, render
 from trustspace_operator.events import EventRecorder
+from trustspace_operator.links import update_links
 from trustspace_operator.metrics import METRICS
 from trustspace_operator.policies import CompiledSpace, PolicyCompiler
 from trustspace_operator.targets import Targets, TargetUnavailable
@@ -241,6 +242,7 @@ class BundlePublisher:
             )
         self._deliver(live, doc)
         self.policies.write_status(space, policies, compiled, result, live)
+        update_links(self.hub, space, live, policies)
 
     def _warn(self, hub_body: Obj, reason: str, message: str) -> None:
         if self.events is not None:

@@ -14,7 +14,13 @@ from typing import Any
 
 import kopf
 
-from trustspace.api.constants import DATASPACENODE_PLURAL, GROUP, TRANSFERPOLICY_PLURAL, VERSION
+from trustspace.api.constants import (
+    DATASPACENODE_PLURAL,
+    GROUP,
+    MIRRORLINK_PLURAL,
+    TRANSFERPOLICY_PLURAL,
+    VERSION,
+)
 from trustspace.kube import FIELD_MANAGER, Kube, Unreachable
 from trustspace.kube import kinds as k
 from trustspace_operator import render
@@ -106,9 +112,10 @@ def node_timer(body: kopf.Body, **_: Any) -> None:
     controller().tick(body)
 
 
-@kopf.on.event(GROUP, VERSION, TRANSFERPOLICY_PLURAL)
+@kopf.on.event(GROUP, VERSION, TRANSFERPOLICY_PLURAL, id="policy-changed")
+@kopf.on.event(GROUP, VERSION, MIRRORLINK_PLURAL, id="link-changed")
 def policy_changed(event: kopf.RawEvent, **_: Any) -> None:
-    """A TransferPolicy changed: recompile and redistribute the data space's bundle."""
+    """A TransferPolicy or MirrorLink changed: recompile, redistribute, re-check links."""
     if event.get("type") is not None:
         _state["publisher"].key_material_changed()
 

@@ -759,6 +759,9 @@ class NodeController:
             status["agent"] = current["agent"]
         if _same_status(current, status):
             return
+        if current.get("phase") != status["phase"]:
+            # Links and policy status depend on node readiness (links.py, policies.py).
+            self.publisher.key_material_changed()
         patch = {
             "apiVersion": API_VERSION,
             "kind": DATASPACENODE_KIND,

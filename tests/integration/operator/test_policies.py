@@ -147,3 +147,35 @@ def test_profile_override_is_picked_up_live_with_a_warning(
         e for e in events_for(cluster, namespace, "cn-nanning") if e["reason"] == "ProfilesChanged"
     ]
     assert warnings and "SG" in warnings[0]["message"]
+
+
+def test_mirrorlink_conditions_follow_nodes_and_policies(
+    cluster: LocalCluster, kube: Kube, namespace: str, operator: OperatorRunner
+) -> None:
+    operator.start()
+    apply(cluster, node_manifest("cn-nanning", namespace, role="hub", jurisdiction="CN"))
+    apply(cluster, node_manifest("vn-hanoi", namespace))
+    apply(cluster, _policy(namespace, "logistics-auto"))
+    link = yaml.safe_load((SAMPLES / "mirrorlink_vn-hanoi-to-cn-nanning.yaml").read_text())
+    link["metadata"]["namespace"] = namespace
+    apply(cluster, link)
+
+    def conds() -> dict[str, Any] | None:
+        body = kube.get(k.MIRRORLINK, "vn-hanoi-to-cn-nanning", namespace) or {}
+        found = {c["type"]: c for c in (body.get("status") or {}).get("conditions", [])}
+        return found if {"Ready", "NodesReady", "PoliciesResolved"} <= set(found) else None
+
+    first = wait_for("link conditions", conds)
+    # vn-core-important is referenced but does not exist yet; no agents run, so not Ready.
+    assert first["PoliciesResolved"]["status"] == "False"
+    assert first["PoliciesResolved"]["reason"] == "PolicyNotFound"
+    assert "vn-core-important" in first["PoliciesResolved"]["message"]
+    assert first["NodesReady"]["reason"] == "NodeNotReady"
+    assert first["Ready"]["status"] == "False"
+
+    apply(cluster, _policy(namespace, "vn-core-important"))
+    resolved = wait_for(
+        "policies resolved",
+        lambda: (c := conds()) and c["PoliciesResolved"]["status"] == "True" and c,
+    )
+    assert resolved["PoliciesResolved"]["message"] == "2 policies compiled"
