@@ -237,7 +237,9 @@ def update_docs(path: Path, command: str, report: str, context: str) -> None:
         "selected (fastest overall) backend at least 0.8x `openssl speed sm2`. Rows without "
         "a target are for information. All rates are per second of user CPU time, as "
         "`openssl speed` computes them without `-elapsed`; with several rounds each side "
-        "is the median of its rounds, CLI and ours alternating.\n"
+        "is the median of its rounds, CLI and ours alternating. Ours and the CLI drive the "
+        "same OpenSSL code, so ratios near 1 are expected; on a shared 2-core machine single "
+        "rounds vary by 10-20%, which is why ratios above 1 appear.\n"
     )
     text = (
         path.read_text()

@@ -21,8 +21,8 @@ if [[ -x "$bin" ]]; then
   say "cached: $bin"
 else
   command -v go >/dev/null \
-    || die "Go is needed to build actionlint v$ACTIONLINT_VERSION; install Go 1.24+ or put a prebuilt actionlint at $bin"
-  export GOMODCACHE="$cache/go/mod" GOCACHE="$cache/go/build" GOFLAGS='' CGO_ENABLED=0 GOTOOLCHAIN=local
+    || die "Go is needed to build actionlint v$ACTIONLINT_VERSION; install Go (actionlint needs 1.25+; an older go fetches that toolchain from the module proxy) or put a prebuilt actionlint at $bin"
+  export GOMODCACHE="$cache/go/mod" GOCACHE="$cache/go/build" GOFLAGS='' CGO_ENABLED=0
   mkdir -p "$dest.partial" "$GOMODCACHE" "$GOCACHE"
   say "building actionlint v$ACTIONLINT_VERSION from the Go module proxy (first time only, about a minute) ..."
   start=$SECONDS
@@ -52,5 +52,5 @@ if (($# == 0)); then
   (($# > 0)) || die "no workflow files under $root/.github/workflows"
 fi
 say "linting: $*"
-"$bin" -color=never "$@" || die "actionlint found problems (above); fix the workflow and rerun hack/actionlint.sh"
+"$bin" -no-color "$@" || die "actionlint found problems (above); fix the workflow and rerun hack/actionlint.sh"
 say "ok"

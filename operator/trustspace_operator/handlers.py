@@ -6,6 +6,7 @@ and diff-base in annotations, so the structural status schema stays the operator
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Mapping
@@ -108,8 +109,22 @@ def node_changed(body: kopf.Body, reason: str, **_: Any) -> None:
 
 
 @kopf.timer(*NODES, interval=CONFIG.tick, initial_delay=CONFIG.tick, sharp=False)
-def node_timer(body: kopf.Body, **_: Any) -> None:
-    controller().tick(body)
+async def node_timer(body: kopf.Body, **_: Any) -> None:
+    # Decided on the event loop: a thousand timers would otherwise cost a thread hop each
+    # per tick, mostly to learn that nothing is due.
+    ctl = controller()
+    if ctl.due(body):
+        meta = body["metadata"]
+        await asyncio.to_thread(
+            ctl.reconcile,
+            {"metadata": {"namespace": meta["namespace"], "name": meta["name"]}},
+            cause="timer",
+        )
+
+
+def _changes_only(event: kopf.RawEvent, **_: Any) -> bool:
+    """Skip the initial listing and our own creations before kopf spends a thread on them."""
+    return event.get("type") not in (None, "ADDED")
 
 
 @kopf.on.event(GROUP, VERSION, TRANSFERPOLICY_PLURAL, id="policy-changed")
@@ -171,7 +186,9 @@ for _group, _version, _plural in (
     ("rbac.authorization.k8s.io", "v1", "rolebindings"),
     ("apps", "v1", "statefulsets"),
 ):
-    kopf.on.event(_group, _version, _plural, labels=MANAGED, id=f"owned-{_plural}")(_owned_event)
+    kopf.on.event(
+        _group, _version, _plural, labels=MANAGED, id=f"owned-{_plural}", when=_changes_only
+    )(_owned_event)
 
 
 @kopf.on.probe(id="nodes")

@@ -179,18 +179,22 @@ class NodeController:
 
     def tick(self, body: Mapping[str, Any]) -> Result | None:
         """The periodic check: a full reconcile when due (resync, backoff expiry, rotation,
-        grace expiry, heartbeat staleness); otherwise nothing, and no API call. `body` may be
-        kopf's read-only view: it is copied only when a reconcile is due."""
+        grace expiry, heartbeat staleness); otherwise nothing, and no API call."""
+        if not self.due(body):
+            return None
+        meta = body["metadata"]
+        return self.reconcile(
+            {"metadata": {"namespace": meta["namespace"], "name": meta["name"]}}, cause="timer"
+        )
+
+    def due(self, body: Mapping[str, Any]) -> bool:
+        """Whether the timer should reconcile now: no I/O, cheap enough for the event loop.
+        `body` may be kopf's read-only view."""
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
-        lock = self.lock_for(*key)
-        if lock.locked():
-            return None
-        if self._due(body, key):
-            return self.reconcile(
-                {"metadata": {"namespace": key[0], "name": key[1]}}, cause="timer"
-            )
-        return None
+        if self.lock_for(*key).locked():
+            return False
+        return self._due(body, key)
 
     def bundle_published(self, key_ids: frozenset[str]) -> None:
         """The trust bundle now announces these keys: promote the nodes that waited for it

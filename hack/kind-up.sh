@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# A hub and two edge kind clusters running the trustspace images and the samples, for the e2e
+# suite and for trying trustspace on real kubelets. Needs a Docker engine, kind, kubectl, helm.
+#   hack/kind-up.sh        create (or reuse) the clusters, build + load images, install, wait
+#   hack/kind-down.sh      delete them again
+# Settings (environment): TRUSTSPACE_KIND_PREFIX (default trustspace), TRUSTSPACE_IMAGE_TAG
+# (default dev-<git sha>), TRUSTSPACE_KIND_DIR (kubeconfigs; default ~/.cache/trustspace/kind),
+# TRUSTSPACE_KIND_TIMEOUT (the Ready wait, default 600s), TRUSTSPACE_KIND_EDGE_CREDENTIALS
+# (serviceaccount: the edge chart's least-privilege identity, the default; admin: kind's admin).
+# At the end it prints the TRUSTSPACE_E2E_*_KUBECONFIG variables the e2e suite reads.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+prefix=${TRUSTSPACE_KIND_PREFIX:-trustspace}
+tag=${TRUSTSPACE_IMAGE_TAG:-dev-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo local)}
+dir=${TRUSTSPACE_KIND_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/trustspace/kind}
+timeout=${TRUSTSPACE_KIND_TIMEOUT:-600s}
+credentials=${TRUSTSPACE_KIND_EDGE_CREDENTIALS:-serviceaccount}
+release=trustspace
+system_ns=trustspace-system
+demo_ns=trustspace-demo
+operator_image=ghcr.io/trustspace/trustspace-operator:$tag
+agent_image=ghcr.io/trustspace/trustspace-agent:$tag
+hub=$prefix-hub
+edges=("$prefix-edge-1" "$prefix-edge-2")
+# The remote DataSpaceNodes in config/samples/: node, its edge cluster, the kubeconfig Secret
+# its placement names and the key in it (th-rayong reads `config`; the rest `kubeconfig`).
+placements=(
+  "vn-hanoi ${edges[0]} vn-hanoi-kubeconfig kubeconfig"
+  "sg-singapore ${edges[0]} sg-singapore-kubeconfig kubeconfig"
+  "th-rayong ${edges[1]} th-rayong-kubeconfig config"
+  "my-kuantan ${edges[1]} my-kuantan-kubeconfig kubeconfig"
+)
+# Namespaces the mirror nodes use in the edges: the samples' placement.namespace, and the
+# DataSpaceNode's own namespace where a sample names none (sg-singapore).
+edge_namespaces="{trustspace-edge,$demo_ns}"
+
+step=0
+steps=8
+say() { printf '[kind-up] %s\n' "$*" >&2; }
+die() { printf '[kind-up] error: %s\n' "$*" >&2; exit 1; }
+next() { step=$((step + 1)); say "[$step/$steps] $*"; }
+need() { command -v "$1" >/dev/null || die "$1 is not on PATH: $2"; }
+
+need docker "install Docker (the engine must be running)"
+need kind "install kind (go install sigs.k8s.io/kind@v0.33.0, or see .github/workflows/e2e-kind.yaml)"
+need kubectl "run hack/k8s-bin.sh and put the directory it prints on PATH"
+need helm "run hack/k8s-bin.sh and put the directory it prints on PATH"
+docker info >/dev/null 2>&1 || die "the Docker engine does not answer ('docker info' fails): start it, or check DOCKER_HOST"
+[[ "$credentials" == serviceaccount || "$credentials" == admin ]] \
+  || die "TRUSTSPACE_KIND_EDGE_CREDENTIALS must be serviceaccount or admin, not '$credentials'"
+mkdir -p "$dir"
+kcfg() { echo "$dir/$1.kubeconfig"; }
+k() { local cluster=$1; shift; kubectl --kubeconfig "$(kcfg "$cluster")" "$@"; }
+
+next "kind clusters: $hub ${edges[*]}"
+for cluster in "$hub" "${edges[@]}"; do
+  if kind get clusters 2>/dev/null | grep -qx "$cluster"; then
+    say "      $cluster exists; reusing it"
+  else
+    say "      creating $cluster ..."
+    kind create cluster --name "$cluster" --kubeconfig "$(kcfg "$cluster")" --wait 120s \
+      || die "kind could not create $cluster; see the output above, then 'hack/kind-down.sh' and retry"
+  fi
+  kind get kubeconfig --name "$cluster" >"$(kcfg "$cluster")"
+done
+
+next "images: $operator_image, $agent_image"
+docker build -f "$root/operator/Dockerfile" -t "$operator_image" "$root" \
+  || die "building the operator image failed; 'hack/image-check.sh operator' reproduces its pip steps without Docker"
+docker build -f "$root/edge-agent/Dockerfile" -t "$agent_image" "$root" \
+  || die "building the agent image failed; 'hack/image-check.sh agent' reproduces its pip steps without Docker"
+
+next "loading images into the clusters"
+kind load docker-image --name "$hub" "$operator_image" "$agent_image" \
+  || die "kind load into $hub failed; is the cluster running? (kind get clusters)"
+for cluster in "${edges[@]}"; do
+  kind load docker-image --name "$cluster" "$agent_image" \
+    || die "kind load into $cluster failed; is the cluster running? (kind get clusters)"
+done
+
+next "chart into $hub (mode=hub)"
+helm upgrade --install "$release" "$root/charts/trustspace" --kubeconfig "$(kcfg "$hub")" \
+  -n "$system_ns" --create-namespace --wait --timeout 5m \
+  --set image.tag="$tag" --set agentImage="$agent_image" --set image.pullPolicy=Never \
+  || die "helm install into $hub failed; see 'kubectl --kubeconfig $(kcfg "$hub") -n $system_ns get pods,events'"
+
+next "chart into the edges (mode=edge, namespaces $edge_namespaces)"
+for cluster in "${edges[@]}"; do
+  helm upgrade --install "$release" "$root/charts/trustspace" --kubeconfig "$(kcfg "$cluster")" \
+    -n "$system_ns" --create-namespace --wait --timeout 2m \
+    --set mode=edge --set "edge.namespaces=$edge_namespaces" \
+    || die "helm install into $cluster failed; see the output above"
+done
+
+# A kubeconfig for the hub's operator to reach an edge: the API server's address on the
+# docker network (kind get kubeconfig --internal), with the edge chart's ServiceAccount token.
+edge_kubeconfig() { # CLUSTER OUT
+  local cluster=$1 out=$2 internal server ca token
+  internal=$(mktemp) ca=$(mktemp)
+  kind get kubeconfig --internal --name "$cluster" >"$internal"
+  if [[ "$credentials" == admin ]]; then
+    mv "$internal" "$out"
+    rm -f "$ca"
+    return
+  fi
+  server=$(kubectl --kubeconfig "$internal" config view --raw --minify -o jsonpath='{.clusters[0].cluster.server}')
+  kubectl --kubeconfig "$internal" config view --raw --minify \
+    -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d >"$ca"
+  token=$(k "$cluster" -n "$system_ns" create token "$release-hub-operator" --duration=24h) \
+    || die "could not get a token for $system_ns/$release-hub-operator in $cluster; is the edge chart installed?"
+  rm -f "$out"
+  kubectl --kubeconfig "$out" config set-cluster "$cluster" --server="$server" \
+    --certificate-authority="$ca" --embed-certs=true >/dev/null
+  kubectl --kubeconfig "$out" config set-credentials hub-operator --token="$token" >/dev/null
+  kubectl --kubeconfig "$out" config set-context "$cluster" --cluster="$cluster" \
+    --user=hub-operator --namespace=trustspace-edge >/dev/null
+  kubectl --kubeconfig "$out" config use-context "$cluster" >/dev/null
+  rm -f "$internal" "$ca"
+}
+
+next "wiring the edges to the hub: kubeconfig Secrets in $hub/$demo_ns ($credentials credentials)"
+k "$hub" create namespace "$demo_ns" --dry-run=client -o yaml | k "$hub" apply -f - >/dev/null
+for cluster in "${edges[@]}"; do
+  edge_kubeconfig "$cluster" "$dir/$cluster.internal.kubeconfig"
+done
+for entry in "${placements[@]}"; do
+  read -r node cluster secret key <<<"$entry"
+  say "      $node -> $cluster (Secret $secret, key $key)"
+  k "$hub" -n "$demo_ns" create secret generic "$secret" \
+    --from-file="$key=$dir/$cluster.internal.kubeconfig" --dry-run=client -o yaml \
+    | k "$hub" apply -f - >/dev/null
+done
+# The health policy's pseudonymisation key (config/samples/README.md).
+k "$hub" -n "$demo_ns" create secret generic health-pseudonym-key \
+  --from-literal=sm3-hmac-key="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" \
+  --dry-run=client -o yaml | k "$hub" apply -f - >/dev/null
+
+next "samples into $hub/$demo_ns"
+k "$hub" -n "$demo_ns" apply -f "$root/config/samples/" \
+  || die "applying config/samples failed; are the CRDs installed? (kubectl get crd | grep trustspace.io)"
+
+next "waiting up to $timeout for every DataSpaceNode to be Ready"
+if ! k "$hub" -n "$demo_ns" wait --for=condition=Ready dsn --all --timeout="$timeout"; then
+  k "$hub" -n "$demo_ns" get dsn -o wide >&2 || true
+  die "not every DataSpaceNode became Ready: 'kubectl --kubeconfig $(kcfg "$hub") -n $demo_ns describe dsn' shows their conditions, 'kubectl --kubeconfig $(kcfg "$hub") -n $system_ns logs deploy/$release-operator' the operator's view"
+fi
+k "$hub" -n "$demo_ns" get dsn >&2
+
+say "ready. For the e2e suite:"
+echo "export TRUSTSPACE_E2E_HUB_KUBECONFIG=$(kcfg "$hub")"
+echo "export TRUSTSPACE_E2E_EDGE1_KUBECONFIG=$(kcfg "${edges[0]}")"
+echo "export TRUSTSPACE_E2E_EDGE2_KUBECONFIG=$(kcfg "${edges[1]}")"
+echo "export TRUSTSPACE_E2E_NAMESPACE=$demo_ns"

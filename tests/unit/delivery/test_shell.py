@@ -1,0 +1,79 @@
+"""Every shell script the project ships passes shellcheck, and kind-up.sh matches the samples."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+SCRIPTS = sorted([*ROOT.glob("hack/*.sh"), ROOT / ".ci" / "run"])
+
+
+def _shellcheck() -> str:
+    path = shutil.which("shellcheck")
+    if path is None:
+        pytest.skip(
+            "shellcheck is not on PATH and this test does not install packages: "
+            "apt-get install shellcheck (.ci/run does it)"
+        )
+    return path
+
+
+def test_the_script_list_is_what_we_expect() -> None:
+    names = {p.relative_to(ROOT).as_posix() for p in SCRIPTS}
+    assert {"hack/kind-up.sh", "hack/kind-down.sh", "hack/image-check.sh", ".ci/run"} <= names
+    assert {"hack/actionlint.sh", "hack/k8s-bin.sh"} <= names
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_shellcheck_clean(script: Path) -> None:
+    result = subprocess.run(
+        [_shellcheck(), "--severity=style", "--external-sources", "--shell=bash", str(script)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_strict_mode_and_executable(script: Path) -> None:
+    text = script.read_text(encoding="utf-8")
+    assert text.startswith("#!/usr/bin/env bash\n")
+    assert "\nset -euo pipefail\n" in text
+    assert script.stat().st_mode & 0o111, f"{script} is not executable"
+
+
+def test_shellcheck_catches_a_bad_script(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.sh"
+    bad.write_text("#!/usr/bin/env bash\nrm -rf $1/*\n", encoding="utf-8")
+    result = subprocess.run(
+        [_shellcheck(), str(bad)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode != 0
+    assert "SC2086" in result.stdout
+
+
+def test_kind_up_wires_every_remote_sample_node() -> None:
+    """Each remote DataSpaceNode in config/samples gets its kubeconfig Secret, with its key."""
+    script = (ROOT / "hack" / "kind-up.sh").read_text(encoding="utf-8")
+    wired = {
+        m.group(1): (m.group(2), m.group(3))
+        for m in re.finditer(r'^\s+"(\S+) \$\{edges\[\d\]\} (\S+) (\S+)"$', script, re.M)
+    }
+    expected = {}
+    for path in sorted((ROOT / "config" / "samples").glob("dataspacenode_*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        placement = doc["spec"].get("placement", {})
+        if placement.get("mode") == "Remote":
+            ref = placement["kubeconfigSecretRef"]
+            expected[doc["metadata"]["name"]] = (ref["name"], ref.get("key", "kubeconfig"))
+    assert expected, "the samples have remote nodes"
+    assert wired == expected
