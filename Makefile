@@ -48,7 +48,7 @@ $(VENV)/.installed: pyproject.toml
 	@echo "== setting up $(VENV) (Python: $$($(PYTHON) --version))"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -e '.[test]'
+	@$(BIN)/python -m pip install --quiet -e '.[test,postgres,gmssl-pyx]'
 	@touch $@
 
 clean:

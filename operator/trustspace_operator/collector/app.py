@@ -25,7 +25,7 @@ from trustspace_operator.collector.status import (
     StatusReporter,
     StatusSink,
 )
-from trustspace_operator.collector.storage import SqliteStorage
+from trustspace_operator.collector.storage import open_storage
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ async def run_collector(config: CollectorConfig) -> None:
         else hub_keys.get().public_key()
     )
     trust = TrustBundleFile(config.trust_bundle_file, anchor)
-    db = StorageThread(SqliteStorage(config.database))
+    db = StorageThread(open_storage(config.storage_location))
     checkpointer = Checkpointer(
         db,
         hub_keys,

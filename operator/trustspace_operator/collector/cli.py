@@ -34,12 +34,20 @@ def run(config_path: Path) -> None:
     asyncio.run(run_collector(CollectorConfig.load(config_path)))
 
 
+def _location(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from trustspace_operator.collector.storage import is_database_url
+
+    if not is_database_url(value) and not Path(value).exists():
+        raise click.BadParameter(f"{value}: no such file (or give a postgresql:// URL)")
+    return value
+
+
 _DB = click.option(
     "--db",
     "db_path",
-    type=click.Path(exists=True, path_type=Path),
     required=True,
-    help="The collector's SQLite database.",
+    callback=_location,
+    help="The collector's SQLite database file, or its PostgreSQL URL (postgresql://...).",
 )
 
 
@@ -52,11 +60,11 @@ def audit() -> None:
 @_DB
 @click.option("--node", required=True)
 @click.option("-n", "count", default=20, show_default=True)
-def tail(db_path: Path, node: str, count: int) -> None:
+def tail(db_path: str, node: str, count: int) -> None:
     """Print the newest events of NODE (JSON lines)."""
-    from trustspace_operator.collector.storage import SqliteStorage
+    from trustspace_operator.collector.storage import open_storage
 
-    s = SqliteStorage(db_path)
+    s = open_storage(db_path)
     last = s.node_state(node).last_seq
     for _, body, _ in s.event_bodies(node, max(1, last - count + 1), last):
         click.echo(body)
@@ -68,11 +76,11 @@ def tail(db_path: Path, node: str, count: int) -> None:
 @click.option("--from-seq", default=1, show_default=True)
 @click.option("--to-seq", type=int, default=None)
 @click.option("--action", default=None, help="Only events with this action.")
-def query(db_path: Path, node: str, from_seq: int, to_seq: int | None, action: str | None) -> None:
+def query(db_path: str, node: str, from_seq: int, to_seq: int | None, action: str | None) -> None:
     """Print events of NODE in a seq range (JSON lines)."""
-    from trustspace_operator.collector.storage import SqliteStorage
+    from trustspace_operator.collector.storage import open_storage
 
-    s = SqliteStorage(db_path)
+    s = open_storage(db_path)
     last = to_seq if to_seq is not None else s.node_state(node).last_seq
     start = from_seq
     while start <= last:  # pages keep memory bounded on a large record
@@ -97,11 +105,11 @@ def query(db_path: Path, node: str, from_seq: int, to_seq: int | None, action: s
     default=None,
     help="Hub public key PEM: pins the bundle and checks the checkpoint signature.",
 )
-def verify(db_path: Path, trust_bundle: Path | None, hub_key: Path | None) -> None:
+def verify(db_path: str, trust_bundle: Path | None, hub_key: Path | None) -> None:
     """Re-check every stored chain, signature, Merkle root and checkpoint. Exit 1 on a problem."""
     from trustspace.crypto import SM2PublicKey
     from trustspace.trust import SignedTrustBundle, TrustBundle, verify_bundle
-    from trustspace_operator.collector.storage import SqliteStorage
+    from trustspace_operator.collector.storage import open_storage
     from trustspace_operator.collector.verify import dumps, verify_storage
 
     pinned = SM2PublicKey.from_pem(hub_key.read_bytes()) if hub_key else None
@@ -109,7 +117,7 @@ def verify(db_path: Path, trust_bundle: Path | None, hub_key: Path | None) -> No
     if trust_bundle is not None:
         signed = SignedTrustBundle.from_json(trust_bundle.read_bytes())
         bundle = verify_bundle(signed, pinned) if pinned else signed.bundle
-    report = verify_storage(SqliteStorage(db_path), bundle, pinned)
+    report = verify_storage(open_storage(db_path), bundle, pinned)
     click.echo(dumps(report))
     if report.problem is not None:
         click.echo(f"FAILED: {report.problem}", err=True)

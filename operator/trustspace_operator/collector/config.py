@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class CollectorConfig(BaseModel):
@@ -16,8 +16,13 @@ class CollectorConfig(BaseModel):
     listen_port: Annotated[int, Field(ge=0, le=65535)] = Field(default=8443, alias="listenPort")
     tls_cert_file: Path = Field(alias="tlsCertFile")
     tls_key_file: Path = Field(alias="tlsKeyFile")
-    database: Path
+    database: Path | None = None
     """SQLite file (WAL, synchronous=FULL)."""
+    database_url: str | None = Field(
+        default=None, alias="databaseUrl", pattern=r"^postgres(ql)?://"
+    )
+    """PostgreSQL instead of SQLite: a libpq URL, e.g. ``postgresql://collector@db/audit``
+    (a password belongs in ``PGPASSWORD``/``PGPASSFILE``, not here)."""
     trust_bundle_file: Path = Field(alias="trustBundleFile")
     hub_key_file: Path = Field(alias="hubKeyFile")
     """The hub's SM2 private key: signs checkpoints."""
@@ -38,6 +43,18 @@ class CollectorConfig(BaseModel):
     max_body_bytes: Annotated[int, Field(ge=1024)] = Field(
         default=32 * 1024 * 1024, alias="maxBodyBytes"
     )
+
+    @model_validator(mode="after")
+    def _one_database(self) -> CollectorConfig:
+        if (self.database is None) == (self.database_url is None):
+            raise ValueError("set exactly one of database (SQLite file) and databaseUrl")
+        return self
+
+    @property
+    def storage_location(self) -> str | Path:
+        location = self.database_url or self.database
+        assert location is not None  # the validator
+        return location
 
     @classmethod
     def load(cls, path: Path) -> CollectorConfig:

@@ -55,6 +55,8 @@ FIELD_MANAGER = "trustspace-collector"
 BACKPRESSURE_RATIO = 0.8
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _MAX_MESSAGE = 1000
+#: Stream changes kept between two writes of a node (a flapping stream stays bounded).
+MAX_STREAMING_CHANGES = 8
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,8 @@ class Streaming:
     ok: bool
     reason: str
     message: str
+    at: dt.datetime | None = None
+    """When the collector saw it (the condition's transition time, even if written later)."""
 
 
 @dataclass(frozen=True)
@@ -135,13 +139,15 @@ class NodeUpdate:
 
     progress: AuditProgress | None = None
     heartbeat: Heartbeat | None = None
-    streaming: Streaming | None = None
+    streaming: tuple[Streaming, ...] = ()
+    """AuditStreaming changes in order (the condition takes the last; each failure gets its
+    Event). At most :data:`MAX_STREAMING_CHANGES`, the newest."""
 
     def merge(self, other: NodeUpdate) -> NodeUpdate:
         return NodeUpdate(
             progress=other.progress or self.progress,
             heartbeat=other.heartbeat or self.heartbeat,
-            streaming=other.streaming or self.streaming,
+            streaming=(self.streaming + other.streaming)[-MAX_STREAMING_CHANGES:],
         )
 
 
@@ -178,8 +184,7 @@ class FileSink:
                     "trustBundleHash": hb.trust_bundle_hash,
                 }
             )
-        if update.streaming is not None:
-            s = update.streaming
+        for s in update.streaming:
             lines.append(
                 {
                     "node": node,
@@ -263,7 +268,7 @@ class _NodeView:
         return int(gen) if isinstance(gen, int) else None
 
     def _set(self, type_: str, ok: bool, reason: str, message: str, now: dt.datetime) -> bool:
-        """Set one of our conditions; True when its status changed (or it is new)."""
+        """Set one of our conditions; True when its status or reason changed (or it is new)."""
         before = find_condition(self.conditions, type_)
         self.conditions = set_condition(
             self.conditions,
@@ -275,10 +280,15 @@ class _NodeView:
             now=now,
         )
         after = find_condition(self.conditions, type_)
-        return before is None or after is None or before.status != after.status
+        return (
+            before is None
+            or after is None
+            or (before.status, before.reason) != (after.status, after.reason)
+        )
 
-    def merge(self, update: NodeUpdate, now: dt.datetime) -> bool:
-        """Fold `update` in; True when AuditStreaming went False (worth a Warning Event)."""
+    def merge(self, update: NodeUpdate, now: dt.datetime) -> list[Streaming]:
+        """Fold `update` in; returns the failures that turned AuditStreaming False or changed
+        its reason (each worth a Warning Event)."""
         p = update.progress
         if p is not None and p.last_sequence >= int(self.audit.get("lastSequence", 0) or 0):
             self.audit["lastSequence"] = p.last_sequence
@@ -301,11 +311,14 @@ class _NodeView:
                     "appliedAt": _stamp(applied) if applied else _stamp(hb.at),
                 }
             self._backpressure(hb, now)
-        went_false = False
-        if (s := update.streaming) is not None:
-            changed = self._set(NodeConditionType.AUDIT_STREAMING, s.ok, s.reason, s.message, now)
-            went_false = changed and not s.ok
-        return went_false
+        failures = []
+        for s in update.streaming:
+            changed = self._set(
+                NodeConditionType.AUDIT_STREAMING, s.ok, s.reason, s.message, s.at or now
+            )
+            if changed and not s.ok:
+                failures.append(s)
+        return failures
 
     def _backpressure(self, hb: Heartbeat, now: dt.datetime) -> None:
         used, limit = hb.buffer_used_bytes, hb.buffer_max_bytes
@@ -402,7 +415,7 @@ class KubernetesSink:
             view = self._view(node)
             if view is None:
                 return
-            went_false = view.merge(update, self._clock())
+            failures = view.merge(update, self._clock())
             body = {
                 "apiVersion": f"{GROUP}/{VERSION}",
                 "kind": DATASPACENODE_KIND,
@@ -429,13 +442,13 @@ class KubernetesSink:
             except (ApiError, Unreachable) as exc:
                 # The view keeps the state: the next write carries it.
                 log.warning("status apply for %s/%s failed: %s", self._namespace, node, exc)
-            if went_false and update.streaming is not None:
-                obj = {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": DATASPACENODE_KIND,
-                    "metadata": {"namespace": self._namespace, "name": node, **view.meta},
-                }
-                self._events.post(obj, "Warning", update.streaming.reason, update.streaming.message)
+            obj = {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": DATASPACENODE_KIND,
+                "metadata": {"namespace": self._namespace, "name": node, **view.meta},
+            }
+            for failure in failures:
+                self._events.post(obj, "Warning", failure.reason, failure.message)
 
 
 class StatusReporter:
@@ -450,10 +463,12 @@ class StatusReporter:
         sink: StatusSink,
         interval: float,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], dt.datetime] = _now,
     ) -> None:
         self._sink = sink
         self._interval = interval
         self._clock = clock
+        self._wall = wall
         self._pending: dict[str, NodeUpdate] = {}
         self._streaming: dict[str, tuple[bool, str]] = {}
         self._last_write: dict[str, float] = {}
@@ -472,7 +487,7 @@ class StatusReporter:
         if self._streaming.get(node) == (ok, reason):
             return
         self._streaming[node] = (ok, reason)
-        self._add(node, NodeUpdate(streaming=Streaming(ok, reason, message)))
+        self._add(node, NodeUpdate(streaming=(Streaming(ok, reason, message, self._wall()),)))
         last = self._last_write.get(node)
         if not ok and (last is None or self._clock() - last >= self._interval):
             await self._write(node)

@@ -1,4 +1,5 @@
-"""Where the collector keeps what it has verified. SQLite by default; PostgreSQL can follow.
+"""Where the collector keeps what it has verified: SQLite by default, or PostgreSQL
+(:mod:`.pgstorage`, chosen by :func:`open_storage` from a ``postgresql://`` URL).
 
 The interface (:class:`CollectorStorage`) is small on purpose: everything the ingest decision
 needs for one node, one atomic "store this batch", the global leaf log, documents,
@@ -23,7 +24,7 @@ from typing import Any, Protocol
 from trustspace.audit import merkle
 from trustspace.audit.batch import GENESIS_BATCH_HASH, Batch
 from trustspace.audit.event import GENESIS_HASH
-from trustspace.audit.receipt import document_leaf, event_leaf
+from trustspace.audit.receipt import document_leaf, event_leaf, event_leaf_from_canonical
 
 
 @dataclass(frozen=True)
@@ -159,9 +160,9 @@ class SqliteStorage:
             rows = []
             leaf_rows = []
             for i, event in enumerate(events):
-                body = event.to_dict()
-                rows.append((h.node, event.seq, idx + i, event.canonical().decode()))
-                leaf_rows.append((idx + i, merkle.leaf_hash(event_leaf(body))))
+                canonical = event.canonical()
+                rows.append((h.node, event.seq, idx + i, canonical.decode()))
+                leaf_rows.append((idx + i, merkle.leaf_hash(event_leaf_from_canonical(canonical))))
             self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", rows)
             self._db.executemany("INSERT INTO leaves VALUES (?, ?)", leaf_rows)
             header_json = h.canonical().decode()
@@ -291,3 +292,16 @@ class SqliteStorage:
             else:
                 data = b""
             yield int(idx), bytes(h), data
+
+
+def is_database_url(location: str | os.PathLike[str]) -> bool:
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+def open_storage(location: str | os.PathLike[str]) -> CollectorStorage:
+    """A ``postgresql://`` URL (libpq syntax) opens PostgreSQL; anything else is a SQLite file."""
+    if is_database_url(location):
+        from trustspace_operator.collector.pgstorage import PostgresStorage
+
+        return PostgresStorage(str(location))
+    return SqliteStorage(location)

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
 
 from trustspace.audit.canonical import canonical_json
 from trustspace.audit.errors import AuditError
@@ -94,13 +95,34 @@ class Event(BaseModel):
     payload_digest: Hex32 | None = Field(default=None, alias="payloadDigest")
     detail: Text | None = None
     prev: Hex32
+    _canonical: bytes | None = PrivateAttr(default=None)
 
     def to_dict(self) -> dict[str, Any]:
         """The wire/JSON form (camelCase, absent optionals omitted)."""
         return self.model_dump(by_alias=True, exclude_none=True)
 
+    def __eq__(self, other: object) -> bool:
+        # The fields only: the cached encoding is not part of the event's value.
+        if not isinstance(other, Event):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    def __hash__(self) -> int:
+        return hash(self.canonical())
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Event:
+        copy = super().model_copy(update=update, deep=deep)
+        copy._canonical = None  # an updated copy encodes differently
+        return copy
+
     def canonical(self) -> bytes:
-        return canonical_json(self.to_dict())
+        # Frozen, so the encoding never changes: computed once (the hub needs it for the
+        # chain, the batch Merkle root, the stored body and the log leaf).
+        cached = self.__pydantic_private__.get("_canonical") if self.__pydantic_private__ else None
+        if cached is None:
+            cached = canonical_json(self.to_dict())
+            self._canonical = cached
+        return cached
 
     def hash(self) -> str:
         """Hex SM3 of the canonical encoding; the next event's ``prev``."""

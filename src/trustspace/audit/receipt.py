@@ -38,6 +38,12 @@ def event_leaf(event_dict: dict[str, Any]) -> bytes:
     return canonical_json({"event": event_dict})
 
 
+def event_leaf_from_canonical(event_canonical: bytes) -> bytes:
+    """:func:`event_leaf` from the event's canonical bytes, without re-encoding: a one-key
+    object in canonical JSON is exactly ``{"event":`` + the value's encoding + ``}``."""
+    return b'{"event":' + event_canonical + b"}"
+
+
 def build_receipt(
     *,
     document: dict[str, Any],

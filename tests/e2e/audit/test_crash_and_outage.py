@@ -9,6 +9,7 @@ import os
 import signal
 import time
 
+import pytest
 from audit_harness import Harness, Loader, assert_exactly_once, wait_for
 
 NODE = "edge-my"
@@ -58,6 +59,7 @@ def test_collector_outage_agent_buffers_and_catches_up(harness: Harness) -> None
     assert_exactly_once(harness, NODE, loader)
 
 
+@pytest.mark.parametrize("harness", ["sqlite", "postgres"], indirect=True)
 def test_collector_sigkill_mid_ingest(harness: Harness) -> None:
     harness.start_agent(NODE)  # hub not up yet: build a backlog
     loader = Loader(harness, NODE, total=20_000, chunk=200).start()

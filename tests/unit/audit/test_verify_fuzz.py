@@ -7,9 +7,12 @@ import random
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
+from support.postgres import PostgresServer, exec_sql
 from trustspace.audit import merkle
 from trustspace.audit.batch import GENESIS_BATCH_HASH, seal_batch
 from trustspace.audit.checkpoint import Checkpoint, sign_checkpoint
@@ -17,7 +20,7 @@ from trustspace.audit.event import GENESIS_HASH, EventFields, chain_event
 from trustspace.crypto import SM2PrivateKey
 from trustspace.trust import NodeKey, TrustedNode, build_bundle
 from trustspace_operator.collector.ingest import apply_batch
-from trustspace_operator.collector.storage import SqliteStorage, StoredCheckpoint
+from trustspace_operator.collector.storage import StoredCheckpoint, is_database_url, open_storage
 from trustspace_operator.collector.verify import verify_storage
 
 HUB = SM2PrivateKey.generate()
@@ -37,10 +40,23 @@ BUNDLE = build_bundle(
 )
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
 @pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("fuzz") / "hub.db"
-    s = SqliteStorage(path)
+def pristine(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> str:
+    """The location of a verified store: a SQLite file, or a PostgreSQL template database."""
+    if backend == "postgres":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        location: str = server.url(server.create_database())
+    else:
+        location = str(tmp_path_factory.mktemp("fuzz") / "hub.db")
+    s = open_storage(location)
     for node, key in KEYS.items():
         prev, prev_batch, seq = GENESIS_HASH, GENESIS_BATCH_HASH, 1
         for _ in range(4):
@@ -64,7 +80,21 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     s.save_checkpoint(StoredCheckpoint(n, root, note, "now"))
     assert verify_storage(s, BUNDLE, HUB.public_key()).problem is None
     s.close()
-    return path
+    return location
+
+
+def _copy(pristine: str, tmp_path: Path, request: pytest.FixtureRequest) -> tuple[str, Any]:
+    """A private copy of the pristine store and a raw connection to tamper with it."""
+    if is_database_url(pristine):
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        url = server.url(server.create_database(template=pristine.rsplit("/", 1)[1]))
+        return url, psycopg.connect(url, autocommit=True)
+    path = tmp_path / "hub.db"
+    shutil.copy(pristine, path)
+    for suffix in ("-wal", "-shm"):
+        if Path(pristine + suffix).exists():
+            shutil.copy(pristine + suffix, str(path) + suffix)
+    return str(path), sqlite3.connect(path)
 
 
 def _flip(text: str, rng: random.Random) -> str:
@@ -89,15 +119,18 @@ MUTATIONS = [
 
 
 @pytest.mark.parametrize("seed", range(60))
-def test_any_single_mutation_is_caught(pristine: Path, tmp_path: Path, seed: int) -> None:
+def test_any_single_mutation_is_caught(
+    pristine: str, tmp_path: Path, seed: int, request: pytest.FixtureRequest
+) -> None:
     rng = random.Random(seed)
     mutation = MUTATIONS[seed % len(MUTATIONS)]
-    path = tmp_path / "hub.db"
-    shutil.copy(pristine, path)
-    for suffix in ("-wal", "-shm"):
-        if Path(str(pristine) + suffix).exists():
-            shutil.copy(str(pristine) + suffix, str(path) + suffix)
-    db = sqlite3.connect(path)
+    location, conn = _copy(pristine, tmp_path, request)
+
+    class Tamper:
+        def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+            return exec_sql(conn, sql, params)
+
+    db = Tamper()
     node = rng.choice(sorted(KEYS))
     seq = rng.randint(1, 20)
     if mutation == "flip_event":
@@ -116,7 +149,7 @@ def test_any_single_mutation_is_caught(pristine: Path, tmp_path: Path, seed: int
     elif mutation == "truncate_events":
         db.execute("DELETE FROM events WHERE node=? AND seq>=?", (node, seq))
     elif mutation == "flip_leaf":
-        db.execute("UPDATE leaves SET hash=randomblob(32) WHERE idx=?", (rng.randrange(41),))
+        db.execute("UPDATE leaves SET hash=? WHERE idx=?", (rng.randbytes(32), rng.randrange(41)))
     elif mutation == "drop_leaf":
         db.execute("DELETE FROM leaves WHERE idx=?", (rng.randrange(41),))
     elif mutation == "swap_leaves":
@@ -141,7 +174,7 @@ def test_any_single_mutation_is_caught(pristine: Path, tmp_path: Path, seed: int
             )
     elif mutation == "flip_document":
         db.execute("UPDATE documents SET digest=?", ("ce" * 32,))
-    db.commit()
-    db.close()
-    report = verify_storage(SqliteStorage(path), BUNDLE, HUB.public_key())
+    conn.commit()
+    conn.close()
+    report = verify_storage(open_storage(location), BUNDLE, HUB.public_key())
     assert report.problem is not None, mutation
