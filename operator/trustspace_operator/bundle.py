@@ -102,6 +102,7 @@ class BundlePublisher:
         self._published: dict[str, Published] = {}
         self._docs: dict[str, dict[str, Any]] = {}
         self._nodes: dict[tuple[str, int], DataSpaceNode] = {}
+        self._entries: dict[tuple[str, str], trust.TrustedNode] = {}
         self._delivered: dict[tuple[str, str], str] = {}
         self._thread: threading.Thread | None = None
         self._last_duration = 0.0
@@ -134,8 +135,8 @@ class BundlePublisher:
             if self._stop.is_set():
                 return
             # Coalesce a burst; after a slow pass, wait in proportion, so publishing never
-            # takes more than about a third of the operator's time in a storm.
-            self._stop.wait(max(self.debounce, 2 * self._last_duration))
+            # takes more than about a fifth of the operator's time in a storm.
+            self._stop.wait(max(self.debounce, 4 * self._last_duration))
             self._dirty.clear()
             started = time.monotonic()
             try:
@@ -183,18 +184,7 @@ class BundlePublisher:
         if secret is None:
             return
         hub_key = keys.active_private_key(secret)
-        nodes = sorted(
-            (
-                trust.TrustedNode(
-                    name=b["metadata"]["name"],
-                    role=b["spec"]["role"],
-                    jurisdiction=b["spec"]["jurisdiction"],
-                    keys=_keys_of(b.get("status") or {}),
-                )
-                for b in live
-            ),
-            key=lambda n: n.name,
-        )
+        nodes = sorted((self._trusted(b) for b in live), key=lambda n: n.name)
         nodes = [n for n in nodes if n.keys]
         endorsements = keys.endorsements(secret)
         # The content without serial and time decides whether anything changed.
@@ -276,6 +266,22 @@ class BundlePublisher:
                 self._delivered[(server, ns)] = doc["hash"]
             except (ApiError, Unreachable) as exc:
                 log.warning("trust bundle not delivered to %s namespace %s: %s", server, ns, exc)
+
+    def _trusted(self, body: Obj) -> trust.TrustedNode:
+        """A node's bundle entry, built once per object version (status changes bump it)."""
+        meta = body["metadata"]
+        key = (str(meta.get("uid")), str(meta.get("resourceVersion")))
+        entry = self._entries.get(key)
+        if entry is None:
+            if len(self._entries) > 50_000:
+                self._entries.clear()
+            entry = self._entries[key] = trust.TrustedNode(
+                name=meta["name"],
+                role=body["spec"]["role"],
+                jurisdiction=body["spec"]["jurisdiction"],
+                keys=_keys_of(body.get("status") or {}),
+            )
+        return entry
 
     def _node(self, body: Obj) -> DataSpaceNode:
         """Validated once per generation: a thousand pydantic validations a pass add up."""
