@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from cryptography import x509
@@ -33,6 +33,9 @@ from trustspace.crypto import SM2PrivateKey
 from trustspace.trust import NodeKey, TrustedNode, build_bundle, sign_bundle
 
 TRUSTSPACE = str(Path(sys.executable).parent / "trustspace")
+
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -50,8 +53,48 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, step: flo
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def make_tls(root: Path) -> tuple[Path, Path, Path]:
-    """A self-signed ECDSA CA and a server certificate for 127.0.0.1 (SM2 TLS is not in ssl)."""
+def join_netns(netns: str) -> None:
+    """Move the calling thread (only) into network namespace `netns`."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+    try:
+        if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+            raise OSError(ctypes.get_errno(), f"setns {netns}")
+    finally:
+        os.close(fd)
+
+
+def in_netns(netns: str | None, fn: Callable[[], T]) -> T:
+    """Run `fn` in a thread that has joined network namespace `netns` (``ip netns``); the
+    namespace is per thread, so the caller's own sockets stay where they are."""
+    if netns is None:
+        return fn()
+    import threading
+
+    result: list[T] = []
+    error: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            join_netns(netns)
+            result.append(fn())
+        except BaseException as exc:  # handed to the caller
+            error.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=120)
+    if error:
+        raise error[0]
+    if not result:
+        raise TimeoutError(f"no answer from a thread in netns {netns}")
+    return result[0]
+
+
+def make_tls(root: Path, ips: tuple[str, ...] = ("127.0.0.1",)) -> tuple[Path, Path, Path]:
+    """A self-signed ECDSA CA and a server certificate for `ips` (SM2 TLS is not in ssl)."""
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "trustspace test CA")])
@@ -78,7 +121,7 @@ def make_tls(root: Path) -> tuple[Path, Path, Path]:
         .not_valid_before(now - dt.timedelta(hours=1))
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]),
             critical=False,
         )
         .sign(ca_key, hashes.SHA256())
@@ -97,9 +140,23 @@ def make_tls(root: Path) -> tuple[Path, Path, Path]:
 
 
 class Harness:
-    def __init__(self, root: Path, nodes: tuple[str, ...] = ("edge-my",)) -> None:
+    def __init__(
+        self,
+        root: Path,
+        nodes: tuple[str, ...] = ("edge-my",),
+        database_url: str | None = None,
+        hub_host: str = "127.0.0.1",
+        netns: dict[str, str] | None = None,
+    ) -> None:
         self.root = root
-        self.ca, self.cert, self.tls_key = make_tls(root)
+        self.hub_host = hub_host
+        self.netns = netns or {}
+        """Process name (``collector`` or a node) -> the ``ip netns`` it runs in."""
+        self.database_url = database_url
+        """PostgreSQL for the collector instead of its SQLite file."""
+        self.ca, self.cert, self.tls_key = make_tls(
+            root, tuple(dict.fromkeys(("127.0.0.1", hub_host)))
+        )
         self.hub_key = SM2PrivateKey.generate()
         self.hub_key_file = root / "hub.key"
         self.hub_key_file.write_bytes(self.hub_key.to_pem())
@@ -111,7 +168,7 @@ class Harness:
         self.serial = 0
         self.write_bundle()
         self.port = free_port()
-        self.url = f"https://127.0.0.1:{self.port}"
+        self.url = f"https://{hub_host}:{self.port}"
         self.db = root / "hub" / "collector.db"
         self.status_file = root / "status.jsonl"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -149,8 +206,9 @@ class Harness:
     def _spawn(self, name: str, args: list[str]) -> None:
         log = (self.root / f"{name}.log").open("ab")
         env = {**os.environ, "TRUSTSPACE_LOG_FORMAT": "human"}
+        wrap = ["ip", "netns", "exec", self.netns[name]] if name in self.netns else []
         self.procs[name] = subprocess.Popen(
-            [TRUSTSPACE, *args],
+            [*wrap, TRUSTSPACE, *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -160,10 +218,15 @@ class Harness:
 
     def start_collector(self, **overrides: Any) -> None:
         config = {
+            "listenHost": self.hub_host,
             "listenPort": self.port,
             "tlsCertFile": str(self.cert),
             "tlsKeyFile": str(self.tls_key),
-            "database": str(self.db),
+            **(
+                {"databaseUrl": self.database_url}
+                if self.database_url
+                else {"database": str(self.db)}
+            ),
             "trustBundleFile": str(self.bundle_file),
             "hubKeyFile": str(self.hub_key_file),
             "checkpointIntervalSeconds": 1.0,
@@ -179,11 +242,15 @@ class Harness:
 
     def _collector_up(self) -> bool:
         self.check_alive("collector")
-        try:
-            with urllib.request.urlopen(self.url + "/healthz", context=self._ssl, timeout=2):  # noqa: S310
-                return True
-        except (OSError, urllib.error.URLError):
-            return False
+
+        def probe() -> bool:
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", context=self._ssl, timeout=2):  # noqa: S310
+                    return True
+            except (OSError, urllib.error.URLError):
+                return False
+
+        return in_netns(self.netns.get("collector"), probe)
 
     def agent_config(self, node: str, **overrides: Any) -> Path:
         key_file = self.root / f"{node}.key"
@@ -215,11 +282,15 @@ class Harness:
 
     def _agent_up(self, node: str) -> bool:
         self.check_alive(node)
-        try:
-            with urllib.request.urlopen(f"{self.agent_url(node)}/healthz", timeout=2):  # noqa: S310
-                return True
-        except (OSError, urllib.error.URLError):
-            return False
+
+        def probe() -> bool:
+            try:
+                with urllib.request.urlopen(f"{self.agent_url(node)}/healthz", timeout=2):  # noqa: S310
+                    return True
+            except (OSError, urllib.error.URLError):
+                return False
+
+        return in_netns(self.netns.get(node), probe)
 
     def agent_url(self, node: str) -> str:
         return f"http://127.0.0.1:{self.agent_ports[node]}"
@@ -243,7 +314,20 @@ class Harness:
 
     # -- state -----------------------------------------------------------------------------
 
+    def _pg_rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        assert self.database_url is not None
+        with psycopg.connect(self.database_url, autocommit=True) as db:
+            try:
+                return db.execute(sql, params).fetchall()
+            except psycopg.errors.UndefinedTable:
+                return []
+
     def hub_last_seq(self, node: str) -> int:
+        if self.database_url:
+            rows = self._pg_rows("SELECT last_seq FROM nodes WHERE node=%s", (node,))
+            return int(rows[0][0]) if rows else 0
         if not self.db.exists():
             return 0
         with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10) as db:
@@ -260,6 +344,9 @@ class Harness:
             return int(db.execute("SELECT v FROM meta WHERE k='last_seq'").fetchone()[0])
 
     def hub_subjects(self, node: str) -> list[str]:
+        if self.database_url:
+            rows = self._pg_rows("SELECT body FROM events WHERE node=%s ORDER BY seq", (node,))
+            return [json.loads(b)["subject"] for (b,) in rows]
         with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10) as db:
             rows = db.execute("SELECT body FROM events WHERE node=? ORDER BY seq", (node,))
             return [json.loads(b)["subject"] for (b,) in rows]
@@ -271,7 +358,7 @@ class Harness:
                 "audit",
                 "verify",
                 "--db",
-                str(self.db),
+                self.database_url or str(self.db),
                 "--trust-bundle",
                 str(self.bundle_file),
                 "--hub-key",
@@ -372,6 +459,12 @@ class Loader:
         return self
 
     def _run(self) -> None:
+        netns = self.harness.netns.get(self.node)
+        if netns is not None:
+            join_netns(netns)  # the agent's local API is inside its namespace
+        self._load()
+
+    def _load(self) -> None:
         n = 0
         while (
             len(self.acked) < self.total

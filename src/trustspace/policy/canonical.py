@@ -1,41 +1,18 @@
 """Canonical JSON for everything the policy core hashes or signs.
 
-Sorted keys, no whitespace, UTF-8 without escapes, no floats: the same rules as the audit
-records' encoding, so any verifier that can hash an audit record can hash a bundle. Kept
-here as its own few lines because the policy bundle must not depend on the audit package.
+Sorted keys, no whitespace, UTF-8 without escapes, no floats: `trustspace.canonical`, the
+encoding audit records use too, so any verifier that can hash an audit record can hash a
+bundle.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from trustspace.canonical import canonical_json
 from trustspace.crypto import sm3
 
-
-def _reject(value: Any) -> Any:
-    raise TypeError(f"canonical JSON does not encode {type(value).__name__}")
-
-
-def _check(value: Any) -> None:
-    # Floats have several textual forms across languages; integers and strings do not.
-    if isinstance(value, float):
-        raise TypeError("canonical JSON does not encode floats")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError("canonical JSON object keys must be strings")
-            _check(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _check(item)
-
-
-def canonical_json(value: Any) -> bytes:
-    _check(value)
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_reject
-    ).encode("utf-8")
+__all__ = ["canonical_json", "sm3_hex"]
 
 
 def sm3_hex(value: Any) -> str:

@@ -4,8 +4,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from audit_harness import Harness
 
+from support.audit_harness import Harness
 from support.postgres import postgres_server  # noqa: F401
 
 

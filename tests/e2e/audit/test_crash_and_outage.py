@@ -10,7 +10,8 @@ import signal
 import time
 
 import pytest
-from audit_harness import Harness, Loader, assert_exactly_once, wait_for
+
+from support.audit_harness import Harness, Loader, assert_exactly_once, wait_for
 
 NODE = "edge-my"
 OUTAGE_SECONDS = float(os.environ.get("TRUSTSPACE_E2E_OUTAGE_SECONDS", "60"))

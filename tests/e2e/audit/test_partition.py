@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from audit_harness import Harness, Loader, assert_exactly_once, wait_for
+
+from support.audit_harness import Harness, Loader, assert_exactly_once, wait_for
 
 NODE = "edge-my"
 PARTITION_SECONDS = float(os.environ.get("TRUSTSPACE_E2E_PARTITION_SECONDS", "20"))

@@ -7,7 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from audit_harness import TRUSTSPACE, Harness, Loader, assert_exactly_once, wait_for
+from support.audit_harness import TRUSTSPACE, Harness, Loader, assert_exactly_once, wait_for
 
 NODE = "edge-my"
 

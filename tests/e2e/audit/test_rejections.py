@@ -6,8 +6,7 @@ import datetime as dt
 import json
 import time
 
-from audit_harness import Harness, wait_for
-
+from support.audit_harness import Harness, wait_for
 from trustspace.audit.auth import sign_request
 from trustspace.audit.batch import GENESIS_BATCH_HASH, Batch, seal_batch
 from trustspace.audit.event import GENESIS_HASH, Event, EventFields, chain_event

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from audit_harness import Harness, wait_for
+from support.audit_harness import Harness, wait_for
 
 
 def test_events_reach_the_hub_verified(harness: Harness) -> None:
