@@ -35,6 +35,8 @@ from trustspace.localk8s.processes import Process  # noqa: E402
 from trustspace_operator import render  # noqa: E402
 
 THREADS = 16
+#: The operator's metrics port during a run; its reconcile counts by cause are printed.
+METRICS_PORT = 0
 TARGETS = {"ratio": 0.5, "converge_1000": 120.0, "rss_mb": 250.0, "rotate_1000": 60.0}
 
 
@@ -116,6 +118,23 @@ def key_ids(kube: Kube, ns: str) -> dict[str, str]:
     return out
 
 
+def reconcile_counts() -> str:
+    """The operator's reconciles so far, by cause (from its Prometheus endpoint)."""
+    if not METRICS_PORT:
+        return "reconcile counts: pass --metrics-port"
+    import urllib.request
+
+    url = f"http://127.0.0.1:{METRICS_PORT}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        text = resp.read().decode()
+    counts = [
+        line.split("{")[1].replace('cause="', "").replace('"}', "=").replace(" ", "").split(".")[0]
+        for line in text.splitlines()
+        if line.startswith("trustspace_reconciles_total{")
+    ]
+    return "reconciles " + ", ".join(sorted(counts))
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -156,7 +175,7 @@ def run(n: int, bin_dir: Path, workdir: Path) -> dict[str, float]:
             "--liveness-port",
             "0",
             "--metrics-port",
-            "0",
+            str(METRICS_PORT),
         ]
         proc = Process("operator", argv, workdir / f"operator-{n}.log", detach=False)
         proc.start(env)
@@ -172,7 +191,7 @@ def run(n: int, bin_dir: Path, workdir: Path) -> dict[str, float]:
                 )
             wait("KeyReady", lambda: (key_ready(kube, ns), n), timeout=900, proc=proc)
             converge = time.monotonic() - t0
-            say(f"N={n}: all KeyReady in {converge:.1f}s")
+            say(f"N={n}: all KeyReady in {converge:.1f}s; {reconcile_counts()}")
             objects = sum(1 for _ in kube.list(k.STATEFUL_SET, ns))
             assert objects == n, f"{objects} StatefulSets for {n} nodes"
 
@@ -189,6 +208,7 @@ def run(n: int, bin_dir: Path, workdir: Path) -> dict[str, float]:
 
             wait("rotated", rotated, timeout=900, proc=proc)
             rotate = time.monotonic() - t1
+            say(f"N={n}: all rotated in {rotate:.1f}s; {reconcile_counts()}")
             assert proc.pid is not None
             rss = peak_rss_mb(proc.pid)
         finally:
@@ -203,8 +223,11 @@ def main() -> None:
     parser.add_argument(
         "--nodes", type=int, action="append", help="N (repeatable); default 100 and 1000"
     )
+    parser.add_argument("--metrics-port", type=int, default=0, help="expose operator metrics")
     args = parser.parse_args()
     sizes = args.nodes or [100, 1000]
+    global METRICS_PORT
+    METRICS_PORT = args.metrics_port
     bin_dir = find_bin_dir()
     results = []
     with tempfile.TemporaryDirectory(prefix="ts-bench-") as tmp:

@@ -687,14 +687,21 @@ class NodeController:
         backoff = self._backoff.get(key)
         if backoff is not None:
             return now_m >= backoff.next_try
-        if now_m - self._last_full.get(key, 0.0) >= self.config.resync:
-            return True
         status = body.get("status") or {}
+        if key not in self._last_full:
+            if status.get("observedGeneration") is None:
+                # Never provisioned: kopf's create handler has it queued (and retries it);
+                # a timer reconcile now would only do the same work twice.
+                return False
+            self._last_full[key] = now_m  # after a restart, resync counts from first sight
+        if now_m - self._last_full[key] >= self.config.resync:
+            return True
         if status.get("observedGeneration") != body["metadata"].get("generation"):
             return True
         # A rotation in flight is driven by its own events (the annotation's update, the
         # bundle publication); the timer only catches one left behind.
-        lagging = now_m - self._last_full.get(key, 0.0) >= 3 * self.config.tick
+        patience = max(3 * self.config.tick, self.config.publish_wait)
+        lagging = now_m - self._last_full.get(key, 0.0) >= patience
         if lagging and (self.rotation_request(body) is not None or status.get("nextKey")):
             return True
         now = self.clock()

@@ -49,9 +49,16 @@ class Unreachable(Exception):
 class Kube:
     """JSON requests to one cluster."""
 
-    def __init__(self, api_client: k8s.ApiClient, timeout: tuple[float, float] = DEFAULT_TIMEOUT):
+    def __init__(
+        self,
+        api_client: k8s.ApiClient,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        field_manager: str = FIELD_MANAGER,
+    ):
         self.api = api_client
         self.timeout = timeout
+        # Every write names its manager, so watchers can tell our own changes from others'.
+        self._manager = [("fieldManager", field_manager)]
 
     @classmethod
     def from_kubeconfig(cls, path: str | None = None, **kw: Any) -> Kube:
@@ -151,12 +158,13 @@ class Kube:
 
     def create(self, obj: Obj) -> Obj:
         kind = kind_of(obj)
-        return self.request("POST", kind.path(_ns(obj)), body=obj)
+        return self.request("POST", kind.path(_ns(obj)), query=self._manager, body=obj)
 
     def replace(self, obj: Obj) -> Obj:
         """PUT with the object's resourceVersion: fails with Conflict if it changed meanwhile."""
         kind = kind_of(obj)
-        return self.request("PUT", kind.path(_ns(obj), obj["metadata"]["name"]), body=obj)
+        path = kind.path(_ns(obj), obj["metadata"]["name"])
+        return self.request("PUT", path, query=self._manager, body=obj)
 
     def apply(self, obj: Obj, *, field_manager: str = FIELD_MANAGER, force: bool = True) -> Obj:
         """Server-side apply: the fields in `obj` become ours; others' fields stay."""
@@ -186,7 +194,9 @@ class Kube:
             "strategic": "application/strategic-merge-patch+json",
         }[patch_type]
         path = kind.path(namespace, name) + (f"/{subresource}" if subresource else "")
-        return self.request("PATCH", path, body=patch, content_type=content_type)
+        return self.request(
+            "PATCH", path, query=self._manager, body=patch, content_type=content_type
+        )
 
     def patch_status(self, kind: Kind, name: str, namespace: str, status: Obj) -> Obj:
         return self.patch(kind, name, {"status": status}, namespace, subresource="status")
