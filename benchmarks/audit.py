@@ -46,7 +46,7 @@ from typing import Any
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "e2e" / "audit"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from audit_harness import Harness, free_port, wait_for  # noqa: E402
 
