@@ -198,7 +198,12 @@ async def _scenario(kube: Kube, namespace: str) -> None:
         # Who owns what: the collector's manager has its fields and conditions only.
         obj = kube.get(k.DATASPACENODE, NODE, namespace)
         assert obj is not None
-        managers = {m["manager"]: m for m in obj["metadata"]["managedFields"]}
+        # Status writes only: a manager may also own spec fields from creating the object.
+        managers = {
+            m["manager"]: m
+            for m in obj["metadata"]["managedFields"]
+            if m.get("subresource") == "status"
+        }
         ours = json.dumps(managers[FIELD_MANAGER]["fieldsV1"])
         theirs = json.dumps(managers["trustspace-operator"]["fieldsV1"])
         assert '"k:{\\"type\\":\\"AuditStreaming\\"}"' in ours and "f:audit" in ours
