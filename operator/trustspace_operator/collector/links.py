@@ -5,16 +5,23 @@ every agent request. Both ends of a link may report it: the source counts transf
 side may trip. The collector keeps the latest report per (link, node) and writes the merge:
 counters from the source (``<source>-to-<destination>``), the breaker of the side that is
 most open (``Open`` > ``HalfOpen`` > ``Closed``), ``trips`` summed. ``state`` is ``Tripped``
-while a breaker is open, ``Degraded`` while one probes, ``Established`` otherwise.
+while a breaker is open, ``Degraded`` while one probes, ``Established`` otherwise. The
+``CircuitBreakerTripped`` condition says the same in the form ``kubectl describe`` and
+``kubectl wait --for=condition=CircuitBreakerTripped`` read: ``True`` with the trip's reason
+(``DeniedBurst``, ``InvalidSignatures``, ``VolumeSpike``, ``ManualTrip``) and message while
+open, ``False`` (``Probing`` or ``BreakerClosed``) otherwise.
 
 Writes are server-side apply on the ``status`` subresource with field manager
-``trustspace-collector``; a change of breaker state is written at once and raises an Event
-on the MirrorLink, unchanged reports at most once per ``minInterval``.
+``trustspace-collector``, which owns only that one entry of ``conditions`` (a list map keyed
+by ``type``): the operator's conditions are left alone. A change of breaker state is
+written at once and raises an Event on the MirrorLink, unchanged reports at most once per
+``minInterval``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import threading
@@ -117,6 +124,35 @@ def merge(link: str, reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return status
 
 
+def breaker_condition(status: dict[str, Any], since: str) -> dict[str, Any]:
+    """The ``CircuitBreakerTripped`` condition for a merged status; ``since`` is when its
+    ``status`` last changed (the caller keeps that, a report does not know it)."""
+    cb = status["circuitBreaker"]
+    state = cb.get("state", "Closed")
+    if state == "Open":
+        reason = str(cb.get("reason") or "Tripped")
+        message = str(cb.get("message") or "the circuit breaker is open")
+        if cb.get("resumeAt"):
+            message += f" (probing resumes at {cb['resumeAt']})"
+        else:
+            message += " (waiting for a manual reset: trustspace links reset)"
+    elif state == "HalfOpen":
+        reason, message = "Probing", "cool-down over: trial transfers decide whether it closes"
+    else:
+        reason, message = "BreakerClosed", "the circuit breaker is closed: data can flow"
+    return {
+        "type": "CircuitBreakerTripped",
+        "status": "True" if state == "Open" else "False",
+        "reason": reason,
+        "message": message[:32768],
+        "lastTransitionTime": since,
+    }
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _valid(item: Any) -> bool:
     try:
         return (
@@ -141,6 +177,8 @@ class LinkReports:
         self._min_interval = min_interval
         self._reports: dict[str, dict[str, dict[str, Any]]] = {}
         self._written: dict[str, tuple[float, str, str]] = {}
+        #: link -> (condition status, lastTransitionTime) of CircuitBreakerTripped.
+        self._transitions: dict[str, tuple[str, str]] = {}
         # One writer thread keeps the writes of one link in order and off the event loop.
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="link-status")
 
@@ -172,6 +210,11 @@ class LinkReports:
             self._reports.setdefault(name, {})[node] = item
             status = merge(name, self._reports[name])
             state = status["circuitBreaker"]["state"]
+            tripped = "True" if state == "Open" else "False"
+            seen = self._transitions.get(name)
+            if seen is None or seen[0] != tripped:
+                seen = self._transitions[name] = (tripped, _now())
+            status["conditions"] = [breaker_condition(status, seen[1])]
             digest = json.dumps(status, sort_keys=True)
             last = self._written.get(name)
             event = None

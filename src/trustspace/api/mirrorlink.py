@@ -166,6 +166,13 @@ class MirrorLink(Resource):
             PrinterColumn(
                 "Breaker", ".status.circuitBreaker.state", "string", "Circuit breaker state."
             ),
+            PrinterColumn(
+                "Reason",
+                '.status.conditions[?(@.type=="CircuitBreakerTripped")].reason',
+                "string",
+                "Why the breaker is open (DeniedBurst, InvalidSignatures, VolumeSpike, "
+                "ManualTrip), or BreakerClosed / Probing.",
+            ),
             PrinterColumn("Last Sync", ".status.lastSyncTime", "date", "Time since last sync."),
             PrinterColumn(
                 "Bytes", ".status.bytesTransferred", "integer", "Bytes mirrored.", priority=1

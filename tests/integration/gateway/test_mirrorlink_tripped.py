@@ -78,8 +78,38 @@ def test_tripped_breaker_shows_on_the_mirrorlink(
     assert st["transfers"]["denied"] == 5
     managers = [m["manager"] for m in obj["metadata"]["managedFields"]]
     assert "trustspace-collector" in managers
+    cond = next(c for c in st["conditions"] if c["type"] == "CircuitBreakerTripped")
+    assert (cond["status"], cond["reason"]) == ("True", "DeniedBurst")
+    assert "5 denied transfers" in cond["message"], cond
     printed = cluster.kubectl("get", "ml", LINK, "-n", namespace)
-    assert "Tripped" in printed.stdout
+    header, row = printed.stdout.splitlines()[:2]
+    assert "REASON" in header and "Tripped" in row and "DeniedBurst" in row, printed.stdout
+    described = cluster.kubectl("describe", "ml", LINK, "-n", namespace).stdout
+    assert "CircuitBreakerTripped" in described and "DeniedBurst" in described, described
+
+    # The operator writes its own conditions with its own field manager; ours stays.
+    from trustspace_operator.links import update_links
+
+    kube = Kube.from_kubeconfig(str(cluster.kubeconfig))
+    try:
+        update_links(kube, namespace, [], [])
+    finally:
+        kube.close()
+    types = {c["type"] for c in mirrorlink(cluster, namespace)["status"]["conditions"]}
+    assert {"CircuitBreakerTripped", "Ready", "NodesReady"} <= types
+
+    # After the cool-down (2 s in the test bundle) a good transfer is the probe that closes
+    # the breaker, and the condition turns False.
+    time.sleep(2.2)
+    status, answer = pair.transfer("sg-singapore", "cn-nanning", "internal", ["logistics"])
+    assert status == 201, answer
+
+    def closed() -> bool:
+        conds = (mirrorlink(cluster, namespace).get("status") or {}).get("conditions", [])
+        c = next((c for c in conds if c["type"] == "CircuitBreakerTripped"), None)
+        return c is not None and (c["status"], c["reason"]) == ("False", "BreakerClosed")
+
+    wait_for(closed, 10, "CircuitBreakerTripped False after the probe")
 
     def event_raised() -> bool:
         out = cluster.kubectl("get", "events", "-n", namespace, "-o", "json")
