@@ -67,7 +67,21 @@ if has_all "$dest" "${required[@]}" "${optional[@]}"; then
   exit 0
 fi
 
-# 3. Build from pinned Go modules.
+# 3. Build from pinned Go modules, one builder at a time: parallel callers (test runs, CI
+# steps) wait for the first one's build instead of starting their own.
+mkdir -p "$cache/bin"
+if command -v flock >/dev/null; then
+  exec 9>"$cache/bin/.build.lock"
+  if ! flock -n 9; then
+    say "another hack/k8s-bin.sh is building; waiting for it"
+    flock 9
+  fi
+  if has_all "$dest" "${required[@]}" "${optional[@]}"; then
+    say "built by the other caller: $dest"
+    echo "$dest"
+    exit 0
+  fi
+fi
 command -v go >/dev/null || die "Go is needed to build the control-plane binaries (Go 1.24+); install it, or point KUBEBUILDER_ASSETS at a directory with kube-apiserver, etcd and kubectl"
 export GOMODCACHE="$cache/go/mod" GOCACHE="$cache/go/build" GOFLAGS='' CGO_ENABLED=0 GOTOOLCHAIN=local
 mkdir -p "$dest.partial" "$GOMODCACHE" "$GOCACHE"
