@@ -26,10 +26,11 @@ from trustspace.api.dataspacenode import DataSpaceNode
 from trustspace.crypto import sm3
 from trustspace.kube import ApiError, Kube, Obj, Unreachable
 from trustspace.kube import kinds as k
-from trustspace_operator import keys, render
+from trustspace_operator import gatewaytls, keys, render
 from trustspace_operator.events import EventRecorder
 from trustspace_operator.links import update_links
 from trustspace_operator.metrics import METRICS
+from trustspace_operator.peers import SpaceDirectory
 from trustspace_operator.policies import CompiledSpace, PolicyCompiler
 from trustspace_operator.targets import Targets, TargetUnavailable
 
@@ -37,6 +38,10 @@ log = logging.getLogger(__name__)
 HUB_KEY_PEM = "hub.pem"
 SERIAL_ANNOTATION = "trustspace.io/bundle-serial"
 HASH_ANNOTATION = "trustspace.io/bundle-hash"
+#: ConfigMap in a data space's namespace (hub cluster) with the approvers' SM2 public keys,
+#: ``approvers.yaml: {name: [PEM, ...]}``; copied into every node's trust ConfigMap.
+APPROVERS_CONFIGMAP = "trustspace-approvers"
+APPROVERS_LABEL = "trustspace.io/approvers"
 
 
 def _keys_of(status: dict[str, Any]) -> list[trust.NodeKey]:
@@ -94,6 +99,10 @@ class BundlePublisher:
         self.events: EventRecorder | None = None
         #: Called with the key ids of every bundle just delivered (NodeController promotes).
         self.on_published: Callable[[frozenset[str]], None] | None = None
+        #: The controller's directory of gateway peers, refreshed from each pass's lists,
+        #: and who to tell about nodes whose peers changed (NodeController.views_changed).
+        self.directory: SpaceDirectory | None = None
+        self.on_views_changed: Callable[[str, list[str]], None] | None = None
         self.targets = targets
         self.debounce = debounce
         self.every = every
@@ -151,13 +160,18 @@ class BundlePublisher:
         with self._lock:
             spaces: dict[str, list[Obj]] = {}
             policies: dict[str, list[Obj]] = {}
+            links: dict[str, list[Obj]] = {}
             scopes: list[str | None] = list(self.namespaces) or [None]
             for ns in scopes:
                 for body in self.hub.list(k.DATASPACENODE, ns):
                     spaces.setdefault(body["metadata"]["namespace"], []).append(body)
                 for body in self.hub.list(k.TRANSFERPOLICY, ns):
                     policies.setdefault(body["metadata"]["namespace"], []).append(body)
+                if self.directory is not None:
+                    for body in self.hub.list(k.MIRRORLINK, ns):
+                        links.setdefault(body["metadata"]["namespace"], []).append(body)
             for ns in sorted(spaces):
+                self._refresh_directory(ns, spaces[ns], links.get(ns, []), policies.get(ns, []))
                 try:
                     self._publish_space(ns, spaces[ns], policies.get(ns, []))
                 except keys.KeySecretCorrupt as exc:
@@ -166,6 +180,28 @@ class BundlePublisher:
         if self.on_published is not None and published:
             self.on_published(frozenset().union(*(p.key_ids for p in published.values())))
         return published
+
+    def _refresh_directory(
+        self, space: str, nodes: list[Obj], links: list[Obj], policies: list[Obj]
+    ) -> None:
+        if self.directory is None:
+            return
+        changed = self.directory.refresh(space, nodes, links, policies)
+        if changed and self.on_views_changed is not None:
+            self.on_views_changed(space, changed)
+
+    def _gateway_extras(self, space: str) -> dict[str, str]:
+        """What the gateways need beside the bundles: the CA of their serving certificates
+        and the approvers' public keys (always present, so the file always exists)."""
+        extras = {render.APPROVERS_KEY: "{}\n"}
+        ca = gatewaytls.read_ca_cert(self.hub, space)
+        if ca:
+            extras[render.GATEWAY_CA_KEY] = ca
+        approvers = self.hub.get(k.CONFIG_MAP, APPROVERS_CONFIGMAP, space)
+        text = ((approvers or {}).get("data") or {}).get(render.APPROVERS_KEY)
+        if text:
+            extras[render.APPROVERS_KEY] = str(text)
+        return extras
 
     def _publish_space(self, space: str, bodies: list[Obj], policies: list[Obj]) -> None:
         live = [b for b in bodies if not b["metadata"].get("deletionTimestamp")]
@@ -200,7 +236,9 @@ class BundlePublisher:
         compiled, result = self.policies.compile(
             space, live, policies, hub_key, lambda reason, msg: self._warn(hub_body, reason, msg)
         )
-        content_hash = sm3(f"{trust_hash}:{compiled.content_hash}".encode()).hex()
+        extras = self._gateway_extras(space)
+        extras_hash = sm3(repr(sorted(extras.items())).encode()).hex()
+        content_hash = sm3(f"{trust_hash}:{compiled.content_hash}:{extras_hash}".encode()).hex()
         doc = self._docs.get(space)
         if doc is None or doc["hash"] != content_hash:
             serial = self._next_serial(hub_node, doc)
@@ -214,6 +252,7 @@ class BundlePublisher:
                 "bundle.json": signed.to_json(),
                 HUB_KEY_PEM: hub_key.public_key().to_pem().decode(),
                 "policy": compiled,
+                "extras": extras,
             }
             self._docs[space] = doc
             self._published[space] = Published(
@@ -300,6 +339,7 @@ class BundlePublisher:
             render.TRUST_BUNDLE_KEY: doc["bundle.json"],
             HUB_KEY_PEM: doc[HUB_KEY_PEM],
             render.POLICY_BUNDLE_KEY: policy.envelope,
+            **doc.get("extras", {}),
         }
         if self.collector_ca:
             data[render.COLLECTOR_CA_KEY] = self.collector_ca

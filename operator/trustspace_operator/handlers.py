@@ -25,7 +25,7 @@ from trustspace.api.constants import (
 from trustspace.kube import FIELD_MANAGER, Kube, Unreachable
 from trustspace.kube import kinds as k
 from trustspace_operator import render
-from trustspace_operator.bundle import BundlePublisher
+from trustspace_operator.bundle import APPROVERS_LABEL, BundlePublisher
 from trustspace_operator.config import CONFIG
 from trustspace_operator.metrics import METRICS
 from trustspace_operator.nodes import NodeController
@@ -83,6 +83,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         )
         ctl.publisher = publisher
         publisher.on_published = ctl.bundle_published
+        publisher.directory = ctl.directory
+        publisher.on_views_changed = ctl.views_changed
         publisher.events = ctl.events
         publisher.start()
         publisher.key_material_changed()  # a first pass after a restart
@@ -136,8 +138,9 @@ def policy_changed(event: kopf.RawEvent, **_: Any) -> None:
 
 
 @kopf.on.event("", "v1", "configmaps", labels={"trustspace.io/profiles": "true"})
+@kopf.on.event("", "v1", "configmaps", labels={APPROVERS_LABEL: "true"}, id="approvers-changed")
 def profiles_changed(event: kopf.RawEvent, **_: Any) -> None:
-    """Jurisdiction profile overrides changed (R4): recompile at once."""
+    """Jurisdiction profile overrides (R4) or the approvers' keys changed: republish now."""
     if event.get("type") is not None:
         _state["publisher"].key_material_changed()
 

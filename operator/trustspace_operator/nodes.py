@@ -38,7 +38,9 @@ from trustspace_operator import keys, render
 from trustspace_operator.config import AgentRuntime, OperatorConfig
 from trustspace_operator.events import EventRecorder
 from trustspace_operator.faults import fault_point
+from trustspace_operator.gatewaytls import GatewayTls
 from trustspace_operator.metrics import METRICS
+from trustspace_operator.peers import SpaceDirectory
 from trustspace_operator.targets import Target, Targets, TargetUnavailable
 
 log = logging.getLogger(__name__)
@@ -145,6 +147,9 @@ class NodeController:
         self.targets = targets or Targets(hub)
         self.clock = clock
         self.publisher: PublishHook = NoPublisher()
+        #: Peers and mounted Secrets of each node's gateway; the publisher keeps it fresh.
+        self.directory = SpaceDirectory(hub)
+        self.gateway_tls = GatewayTls(hub)
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._backoff: dict[tuple[str, str], _Backoff] = {}
@@ -209,6 +214,13 @@ class NodeController:
             body = {"metadata": {"namespace": namespace, "name": name}}
             self._follow_up.submit(self.reconcile, body, cause="published")
 
+    def views_changed(self, namespace: str, names: list[str]) -> None:
+        """These nodes' peers or Secrets changed (a MirrorLink or an endpoint moved):
+        re-render their agent config now rather than at the next resync."""
+        for name in names:
+            body = {"metadata": {"namespace": namespace, "name": name}}
+            self._follow_up.submit(self.reconcile, body, cause="peers")
+
     def forget(self, namespace: str, name: str) -> None:
         key = (namespace, name)
         for table in (self._backoff, self._last_full, self._staged_since, self._locks):
@@ -235,6 +247,8 @@ class NodeController:
                 live_objects: dict[str, Obj] = {}
             else:
                 changed, live_objects = self._apply_objects(body, node, target)
+                if node.spec.capabilities.gateway.enabled:
+                    self._gateway_tls(body, node, target, now)
             secret = self._keys(body, node, target, now)
         except TargetUnavailable as exc:
             return self._degraded(body, node, conditions, exc.reason, exc.message, key)
@@ -299,7 +313,10 @@ class NodeController:
         provisioned_before = body.get("status", {}).get("observedGeneration") is not None
         spec_changed = body.get("status", {}).get("observedGeneration") != node.generation
         desired = render.desired_objects(
-            node, image=self.config.agent_image, collector_url=self.config.collector_url
+            node,
+            image=self.config.agent_image,
+            collector_url=self.config.collector_url,
+            gateway=self.directory.view(node.namespace, node.name),
         )
         for obj in desired:
             kind = k.kind_of(obj)
@@ -339,6 +356,16 @@ class NodeController:
         except ApiError as exc:
             if exc.status != 409:
                 raise
+
+    def _gateway_tls(
+        self, body: Obj, node: DataSpaceNode, target: Target, now: dt.datetime
+    ) -> None:
+        never_provisioned = (body.get("status") or {}).get("observedGeneration") is None
+        why = self.gateway_tls.ensure(target.kube, node, now, likely_missing=never_provisioned)
+        if why is not None and why != "issued":
+            self.events.post(
+                body, "Normal", "GatewayCertificateRenewed", f"gateway TLS certificate: {why}"
+            )
 
     # ----- keys ----------------------------------------------------------------------------
     def _keys(self, body: Obj, node: DataSpaceNode, target: Target, now: dt.datetime) -> Obj:

@@ -14,7 +14,9 @@ import yaml
 from trustspace.api.common import parse_duration, parse_quantity
 from trustspace.api.constants import GROUP
 from trustspace.api.dataspacenode import DataSpaceNode, PlacementMode
+from trustspace.crypto import sm3
 from trustspace.kube import Obj
+from trustspace_operator.peers import GatewayView
 
 MANAGED_BY = "trustspace-operator"
 NODE_LABEL = f"{GROUP}/node"
@@ -25,12 +27,22 @@ TRUST_BUNDLE_KEY = "bundle.json"
 POLICY_BUNDLE_KEY = "policy-bundle.json"
 #: Key in the trust-bundle ConfigMap holding the CA of the hub collector's TLS certificate.
 COLLECTOR_CA_KEY = "collector-ca.crt"
-AGENT_PORT = 8443
-METRICS_PORT = 9090
+#: Keys in the same ConfigMap: the CA of the gateways' serving certificates (gatewaytls.py)
+#: and the approvers' SM2 public keys (``{name: [PEM, ...]}``) that count for reviews.
+GATEWAY_CA_KEY = "gateway-ca.crt"
+APPROVERS_KEY = "approvers.yaml"
+#: The agent's local API (transfers, reviews, /healthz, /metrics): for the node's own apps.
+API_PORT = 8780
+#: The gateway's HTTPS inbound port, where peers deliver; the gateway Service points here.
+GATEWAY_PORT = 8443
 CONFIG_DIR = "/etc/trustspace"
 KEY_DIR = "/var/run/trustspace/key"
 BUNDLE_DIR = "/var/run/trustspace/trust"
+TLS_DIR = "/var/run/trustspace/gateway-tls"
+SECRETS_DIR = "/var/run/trustspace/secrets"
 DATA_DIR = "/var/lib/trustspace"
+#: Pod-template annotation with the config's digest: a changed config rolls the agents.
+CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,10 @@ class Names:
     @property
     def gateway(self) -> str:
         return f"{self.node}-gateway"
+
+    @property
+    def gateway_tls(self) -> str:
+        return f"{self.node}-gateway-tls"
 
 
 def target_namespace(node: DataSpaceNode) -> str:
@@ -137,7 +153,7 @@ def role(node: DataSpaceNode) -> Obj:
             {
                 "apiGroups": [""],
                 "resources": ["secrets"],
-                "resourceNames": [names.key_secret],
+                "resourceNames": [names.key_secret, names.gateway_tls],
                 "verbs": ["get", "watch"],
             },
             {
@@ -163,11 +179,32 @@ def role_binding(node: DataSpaceNode) -> Obj:
     }
 
 
-def agent_settings(node: DataSpaceNode, collector_url: str) -> dict[str, Any]:
+def gateway_settings(view: GatewayView) -> dict[str, Any]:
+    """The ``gateway:`` section (trustspace_agent.gateway_config.GatewayConfig): every path
+    is a volume of the StatefulSet below, every peer a MirrorLink destination's endpoint."""
+    return {
+        "policyBundleFile": f"{BUNDLE_DIR}/{POLICY_BUNDLE_KEY}",
+        "trustBundleFile": f"{BUNDLE_DIR}/{TRUST_BUNDLE_KEY}",
+        "hubPublicKeyFile": f"{BUNDLE_DIR}/hub.pem",
+        "inboundHost": "0.0.0.0",  # noqa: S104 - inside the Pod; the Service is the door
+        "inboundPort": GATEWAY_PORT,
+        "tlsCertFile": f"{TLS_DIR}/tls.crt",
+        "tlsKeyFile": f"{TLS_DIR}/tls.key",
+        "peerCaFile": f"{BUNDLE_DIR}/{GATEWAY_CA_KEY}",
+        "peers": dict(view.peers),
+        "approverKeysFile": f"{BUNDLE_DIR}/{APPROVERS_KEY}",
+        "secretsDir": SECRETS_DIR,
+        "stateDir": f"{DATA_DIR}/gateway",
+    }
+
+
+def agent_settings(
+    node: DataSpaceNode, collector_url: str, gateway: GatewayView | None = None
+) -> dict[str, Any]:
     """The agent's configuration file (trustspace_agent.config.AgentConfig, camelCase)."""
     spec = node.spec
     buffer_bytes = int(parse_quantity(spec.agent.audit_buffer_size))
-    return {
+    settings: dict[str, Any] = {
         "node": node.name,
         "storePath": f"{DATA_DIR}/audit.db",
         # Headroom on the volume for SQLite's write-ahead log and checkpoints.
@@ -176,18 +213,34 @@ def agent_settings(node: DataSpaceNode, collector_url: str) -> dict[str, Any]:
         "collectorUrl": collector_url,
         "caFile": f"{BUNDLE_DIR}/{COLLECTOR_CA_KEY}",
         "heartbeatSeconds": parse_duration(spec.agent.heartbeat_interval).total_seconds(),
-        "listenHost": "0.0.0.0",  # noqa: S104 - inside the Pod; the Service is the door
-        "listenPort": AGENT_PORT,
+        # The node's own apps call the local API from other Pods, so not loopback only.
+        "listenHost": "0.0.0.0",  # noqa: S104 - inside the Pod
+        "listenPort": API_PORT,
     }
+    if spec.capabilities.gateway.enabled:
+        settings["gateway"] = gateway_settings(gateway or GatewayView())
+    return settings
 
 
-def agent_config(node: DataSpaceNode, collector_url: str) -> Obj:
+def agent_config(
+    node: DataSpaceNode, collector_url: str, gateway: GatewayView | None = None
+) -> Obj:
+    text = yaml.safe_dump(agent_settings(node, collector_url, gateway), sort_keys=True)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _meta(node, Names(node.name).agent_config),
-        "data": {"agent.yaml": yaml.safe_dump(agent_settings(node, collector_url), sort_keys=True)},
+        "data": {"agent.yaml": text},
     }
+
+
+def config_hash(config_map: Obj) -> str:
+    return sm3(str(config_map["data"]["agent.yaml"]).encode()).hex()[:32]
+
+
+def _secret_volume_name(secret: str) -> str:
+    # Volume names are DNS labels of at most 63 characters; Secret names may be longer.
+    return f"secret-{sm3(secret.encode()).hex()[:16]}"
 
 
 def _resources(node: DataSpaceNode) -> Obj:
@@ -198,24 +251,58 @@ def _resources(node: DataSpaceNode) -> Obj:
     return dumped
 
 
-def stateful_set(node: DataSpaceNode, image: str) -> Obj:
+def stateful_set(
+    node: DataSpaceNode, image: str, *, config_digest: str = "", secrets: tuple[str, ...] = ()
+) -> Obj:
     names = Names(node.name)
     agent = node.spec.agent
+    gateway = node.spec.capabilities.gateway.enabled
+    ports: list[Obj] = [{"name": "api", "containerPort": API_PORT, "protocol": "TCP"}]
+    mounts: list[Obj] = [
+        {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+        {"name": "key", "mountPath": KEY_DIR, "readOnly": True},
+        {"name": "trust", "mountPath": BUNDLE_DIR, "readOnly": True},
+        {"name": "audit", "mountPath": DATA_DIR},
+        {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir, not the host's
+    ]
+    volumes: list[Obj] = [
+        {"name": "config", "configMap": {"name": names.agent_config}},
+        {"name": "key", "secret": {"secretName": names.key_secret, "defaultMode": 0o400}},
+        {"name": "trust", "configMap": {"name": TRUST_BUNDLE_CONFIGMAP, "optional": True}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    if gateway:
+        ports.append({"name": "gateway", "containerPort": GATEWAY_PORT, "protocol": "TCP"})
+        mounts.append({"name": "gateway-tls", "mountPath": TLS_DIR, "readOnly": True})
+        volumes.append(
+            {
+                "name": "gateway-tls",
+                "secret": {"secretName": names.gateway_tls, "defaultMode": 0o400},
+            }
+        )
+        for secret in secrets:
+            # Optional: a pseudonymisation key the node's admin has not provided yet makes
+            # only the transfers that need it fail, not the whole agent.
+            vol = _secret_volume_name(secret)
+            mounts.append({"name": vol, "mountPath": f"{SECRETS_DIR}/{secret}", "readOnly": True})
+            volumes.append(
+                {
+                    "name": vol,
+                    "secret": {"secretName": secret, "optional": True, "defaultMode": 0o400},
+                }
+            )
     container: Obj = {
         "name": "agent",
         "image": agent.image or image,
         "args": ["agent", "run", "--config", f"{CONFIG_DIR}/agent.yaml"],
-        "ports": [
-            {"name": "gateway", "containerPort": AGENT_PORT, "protocol": "TCP"},
-            {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
-        ],
+        "ports": ports,
         "resources": _resources(node),
         "readinessProbe": {
-            "httpGet": {"path": "/healthz", "port": "metrics"},
+            "httpGet": {"path": "/healthz", "port": "api"},
             "periodSeconds": 10,
         },
         "livenessProbe": {
-            "httpGet": {"path": "/healthz", "port": "metrics"},
+            "httpGet": {"path": "/healthz", "port": "api"},
             "periodSeconds": 20,
             "failureThreshold": 3,
         },
@@ -226,13 +313,7 @@ def stateful_set(node: DataSpaceNode, image: str) -> Obj:
             "capabilities": {"drop": ["ALL"]},
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "volumeMounts": [
-            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
-            {"name": "key", "mountPath": KEY_DIR, "readOnly": True},
-            {"name": "trust", "mountPath": BUNDLE_DIR, "readOnly": True},
-            {"name": "audit", "mountPath": DATA_DIR},
-            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir, not the host's
-        ],
+        "volumeMounts": mounts,
     }
     if agent.image_pull_policy:
         container["imagePullPolicy"] = str(agent.image_pull_policy)
@@ -253,7 +334,10 @@ def stateful_set(node: DataSpaceNode, image: str) -> Obj:
             # Ordered start is useless here and only slows a rollout down.
             "podManagementPolicy": "Parallel",
             "template": {
-                "metadata": {"labels": labels(node)},
+                "metadata": {
+                    "labels": labels(node),
+                    "annotations": {CONFIG_HASH_ANNOTATION: config_digest},
+                },
                 "spec": {
                     "serviceAccountName": names.agent,
                     "automountServiceAccountToken": False,
@@ -265,18 +349,7 @@ def stateful_set(node: DataSpaceNode, image: str) -> Obj:
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "containers": [container],
-                    "volumes": [
-                        {"name": "config", "configMap": {"name": names.agent_config}},
-                        {
-                            "name": "key",
-                            "secret": {"secretName": names.key_secret, "defaultMode": 0o400},
-                        },
-                        {
-                            "name": "trust",
-                            "configMap": {"name": TRUST_BUNDLE_CONFIGMAP, "optional": True},
-                        },
-                        {"name": "tmp", "emptyDir": {}},
-                    ],
+                    "volumes": volumes,
                 },
             },
             "volumeClaimTemplates": [
@@ -301,15 +374,19 @@ def service(node: DataSpaceNode) -> Obj:
     }
 
 
-def desired_objects(node: DataSpaceNode, *, image: str, collector_url: str) -> list[Obj]:
-    """Everything but the key Secret (see keys.py) and the shared trust bundle (bundle.py),
-    in the order they must be applied."""
+def desired_objects(
+    node: DataSpaceNode, *, image: str, collector_url: str, gateway: GatewayView | None = None
+) -> list[Obj]:
+    """Everything but the key Secret (see keys.py), the gateway's TLS Secret (gatewaytls.py)
+    and the shared trust bundle (bundle.py), in the order they must be applied."""
+    view = gateway or GatewayView()
+    config = agent_config(node, collector_url, view)
     objs = [
         service_account(node),
         role(node),
         role_binding(node),
-        agent_config(node, collector_url),
-        stateful_set(node, image),
+        config,
+        stateful_set(node, image, config_digest=config_hash(config), secrets=view.secrets),
     ]
     if node.spec.capabilities.gateway.enabled:
         objs.append(service(node))

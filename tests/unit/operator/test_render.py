@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -9,6 +10,7 @@ import yaml
 from trustspace.api.dataspacenode import DataSpaceNode
 from trustspace_agent.config import AgentConfig
 from trustspace_operator import render
+from trustspace_operator.peers import GatewayView
 
 
 def _node(**spec: Any) -> DataSpaceNode:
@@ -79,3 +81,63 @@ def test_gateway_off_means_no_service_and_restricted_pod() -> None:
     assert ctx["readOnlyRootFilesystem"] and ctx["runAsNonRoot"]
     assert not ctx["allowPrivilegeEscalation"]
     assert pod["automountServiceAccountToken"] is False
+
+
+def test_gateway_section_names_mounted_files_and_link_peers() -> None:
+    node = _node()
+    view = GatewayView({"cn-nanning": "https://gw.cn-nanning.example:8443"}, ("pseudo-key",))
+    objs = render.desired_objects(node, image="img", collector_url="https://c", gateway=view)
+    cm = next(o for o in objs if o["kind"] == "ConfigMap")
+    config = AgentConfig.model_validate(yaml.safe_load(cm["data"]["agent.yaml"]))
+    gw = config.gateway
+    assert gw is not None
+    assert gw.peers == {"cn-nanning": "https://gw.cn-nanning.example:8443"}
+    sts = next(o for o in objs if o["kind"] == "StatefulSet")
+    pod = sts["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+
+    def volume_of(path: Path) -> dict[str, Any]:
+        parent = next(m for m in mounts if str(path).startswith(m + "/"))
+        return volumes[mounts[parent]]
+
+    # Every file the agent reads comes from the volume that holds it.
+    assert volume_of(gw.tls_key_file)["secret"]["secretName"] == "vn-hanoi-gateway-tls"
+    assert volume_of(config.key_file)["secret"]["secretName"] == "vn-hanoi-sm2-key"
+    for trust_file in (gw.policy_bundle_file, gw.trust_bundle_file, gw.hub_public_key_file):
+        assert volume_of(trust_file)["configMap"]["name"] == render.TRUST_BUNDLE_CONFIGMAP
+    assert gw.peer_ca_file is not None and gw.approver_keys_file is not None
+    assert gw.peer_ca_file.name == render.GATEWAY_CA_KEY
+    assert gw.approver_keys_file.name == render.APPROVERS_KEY
+    assert gw.secrets_dir is not None
+    pseudo = volume_of(gw.secrets_dir / "pseudo-key" / "sm3-hmac-key")
+    assert pseudo["secret"] == {"secretName": "pseudo-key", "optional": True, "defaultMode": 0o400}
+    assert str(gw.state_dir).startswith(render.DATA_DIR)
+    # The Service sends peers to the HTTPS inbound port; probes hit the API's /healthz.
+    container = pod["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"api": config.listen_port, "gateway": gw.inbound_port}
+    assert container["readinessProbe"]["httpGet"]["port"] == "api"
+    svc = next(o for o in objs if o["kind"] == "Service")
+    assert svc["spec"]["ports"][0]["targetPort"] == "gateway"
+    assert "vn-hanoi-gateway-tls" in render.role(node)["rules"][0]["resourceNames"]
+
+
+def test_a_changed_peer_rolls_the_agents() -> None:
+    node = _node()
+
+    def digest(view: GatewayView) -> str:
+        sts = render.desired_objects(node, image="i", collector_url="https://c", gateway=view)[4]
+        return str(
+            sts["spec"]["template"]["metadata"]["annotations"][render.CONFIG_HASH_ANNOTATION]
+        )
+
+    assert digest(GatewayView()) == digest(GatewayView())
+    assert digest(GatewayView()) != digest(GatewayView({"cn-nanning": "https://x:8443"}))
+
+
+def test_no_gateway_means_no_gateway_section() -> None:
+    node = _node(capabilities={"gateway": {"enabled": False}, "evidence": {"enabled": False}})
+    settings = render.agent_settings(node, "https://c")
+    assert "gateway" not in settings
+    AgentConfig.model_validate(settings)
