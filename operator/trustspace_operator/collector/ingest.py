@@ -15,9 +15,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from trustspace.audit.batch import Batch, BatchError
+from trustspace.audit.batch import Batch, BatchError, ShippedBatch
 from trustspace.audit.errors import AuditError
 from trustspace.audit.event import utc_now
+from trustspace.audit.wire import check_wire_batch
 from trustspace.trust import TrustBundle
 from trustspace_operator.collector.storage import CollectorStorage, NodeState
 
@@ -29,8 +30,16 @@ class Outcome:
     state: NodeState
 
 
-def check_batch(data: Any, node: str, bundle: TrustBundle, now: dt.datetime) -> Batch:
-    """Everything that needs no stored state; raises :class:`AuditError`."""
+def check_batch(data: Any, node: str, bundle: TrustBundle, now: dt.datetime) -> ShippedBatch:
+    """Everything that needs no stored state; raises :class:`AuditError`.
+
+    A batch in canonical wire form (what agents send) is verified on plain dicts
+    (:func:`~trustspace.audit.wire.check_wire_batch`); anything that does not pass there
+    goes through the models, which give the precise reason.
+    """
+    fast = check_wire_batch(data, node, lambda key_id: bundle.node_key(node, key_id, now))
+    if fast is not None:
+        return fast
     batch = Batch.from_wire(data)
     if batch.header.node != node:
         raise BatchError(
@@ -42,7 +51,7 @@ def check_batch(data: Any, node: str, bundle: TrustBundle, now: dt.datetime) -> 
     return batch
 
 
-def apply_batch(storage: CollectorStorage, batch: Batch) -> Outcome:
+def apply_batch(storage: CollectorStorage, batch: ShippedBatch) -> Outcome:
     """Run in the storage thread: decide against the stored state and write."""
     h = batch.header
     header_hash = h.hash()

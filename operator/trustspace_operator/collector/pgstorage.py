@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 
 from trustspace.audit import merkle
-from trustspace.audit.batch import GENESIS_BATCH_HASH, Batch
+from trustspace.audit.batch import GENESIS_BATCH_HASH, ShippedBatch
 from trustspace.audit.event import GENESIS_HASH
 from trustspace.audit.receipt import document_leaf, event_leaf, event_leaf_from_canonical
 from trustspace_operator.collector.storage import (
@@ -112,7 +112,7 @@ class PostgresStorage:
         ).fetchone()
         return _batch(row) if row else None
 
-    def store_batch(self, batch: Batch, header_hash: str, received_at: str) -> NodeState:
+    def store_batch(self, batch: ShippedBatch, header_hash: str, received_at: str) -> NodeState:
         h = batch.header
         events = batch.events
         db = self._conn

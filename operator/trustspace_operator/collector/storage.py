@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from trustspace.audit import merkle
-from trustspace.audit.batch import GENESIS_BATCH_HASH, Batch
+from trustspace.audit.batch import GENESIS_BATCH_HASH, ShippedBatch
 from trustspace.audit.event import GENESIS_HASH
 from trustspace.audit.receipt import document_leaf, event_leaf, event_leaf_from_canonical
 
@@ -63,7 +63,7 @@ class CollectorStorage(Protocol):
     def node_state(self, node: str) -> NodeState: ...
     def nodes(self) -> list[NodeState]: ...
     def batch_at(self, node: str, first_seq: int) -> StoredBatch | None: ...
-    def store_batch(self, batch: Batch, header_hash: str, received_at: str) -> NodeState: ...
+    def store_batch(self, batch: ShippedBatch, header_hash: str, received_at: str) -> NodeState: ...
     def record_heartbeat(self, node: str, body: str, at: str) -> None: ...
     def heartbeat(self, node: str) -> tuple[str, str] | None: ...
     def add_document(
@@ -149,7 +149,7 @@ class SqliteStorage:
         ).fetchone()
         return StoredBatch(*row) if row else None
 
-    def store_batch(self, batch: Batch, header_hash: str, received_at: str) -> NodeState:
+    def store_batch(self, batch: ShippedBatch, header_hash: str, received_at: str) -> NodeState:
         h = batch.header
         events = batch.events
         with self._tx():

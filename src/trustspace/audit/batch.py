@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -59,6 +60,28 @@ class BatchHeader(BaseModel):
 
 def events_root(events: list[Event]) -> str:
     return merkle.root([e.canonical() for e in events]).hex()
+
+
+class ShippedEvent(Protocol):
+    """What the hub needs of a verified event: an :class:`Event`, or its canonical bytes."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def time(self) -> str: ...
+    def canonical(self) -> bytes: ...
+    def hash(self) -> str: ...
+
+
+class ShippedBatch(Protocol):
+    """A verified batch as storage takes it (:class:`Batch` or a ``wire.CheckedBatch``)."""
+
+    @property
+    def header(self) -> BatchHeader: ...
+    @property
+    def signature(self) -> bytes: ...
+    @property
+    def events(self) -> Sequence[ShippedEvent]: ...
 
 
 class Batch(BaseModel):
@@ -138,18 +161,44 @@ def seal_batch(
     """Sign consecutive ``events`` of one node as the batch after ``prev_batch_hash``."""
     if not events:
         raise ValueError("a batch needs at least one event")
+    first = events[0]
+    header, signature = seal_bodies(
+        first.node,
+        first.seq,
+        first.prev,
+        [e.canonical() for e in events],
+        prev_batch_hash,
+        key,
+        created,
+    )
+    return Batch(header=header, signature=signature, events=events)
+
+
+def seal_bodies(
+    node: str,
+    first_seq: int,
+    prev_event_hash: str,
+    bodies: Sequence[bytes],
+    prev_batch_hash: str,
+    key: SM2PrivateKey,
+    created: str | None = None,
+) -> tuple[BatchHeader, bytes]:
+    """Header and signature for consecutive events given by their canonical encodings.
+
+    The agent seals straight from the bytes it stored, without rebuilding the models.
+    """
     header = BatchHeader(
-        node=events[0].node,
-        firstSeq=events[0].seq,
-        lastSeq=events[-1].seq,
-        count=len(events),
-        prevEventHash=events[0].prev,
+        node=node,
+        firstSeq=first_seq,
+        lastSeq=first_seq + len(bodies) - 1,
+        count=len(bodies),
+        prevEventHash=prev_event_hash,
         prevBatchHash=prev_batch_hash,
         keyId=key.key_id,
-        merkleRoot=events_root(events),
+        merkleRoot=merkle.root(bodies).hex(),
         created=created or utc_now(),
     )
-    return Batch(header=header, signature=key.sign(header.canonical()), events=events)
+    return header, key.sign(header.canonical())
 
 
 def _short(exc: Exception) -> str:
