@@ -7,10 +7,11 @@ checks the same constraints on plain dicts in one pydantic-core call per list, a
 them with orjson.
 
 It is exact, not a shortcut: :data:`EventDict` repeats the model's constraints field for
-field (a unit test keeps the two in step; integers are also capped at 64 bits) and is *strict* (no coercion: the validated dict is
-the input dict), absent optionals must be absent rather than null and ``ruleIds`` must be
-present. A dict that passes is therefore already in the model's ``to_dict()`` form, so its
-orjson encoding is byte for byte the canonical encoding (orjson with sorted keys writes what
+field (a unit test keeps the two in step; integers are also capped at 64 bits) and is
+*strict* (no coercion: the validated dict is the input dict); absent optionals must be
+absent rather than null, and ``ruleIds`` must be present. A dict that passes is therefore
+already in the model's ``to_dict()`` form, so its orjson encoding is byte for byte the
+canonical encoding (orjson with sorted keys writes what
 :func:`~trustspace.canonical.canonical_json` writes for str/int/list values; a unit test
 compares them over every Unicode code point). Anything else is left to the model.
 
@@ -39,7 +40,6 @@ from trustspace.audit.batch import MAX_BATCH_EVENTS, BatchHeader
 from trustspace.audit.errors import AuditError
 from trustspace.audit.event import _ACTION, Hex32, Name, Text
 from trustspace.crypto import InvalidSignature, SM2PublicKey, sm3
-
 
 # orjson encodes 64-bit integers only; a larger one (never seen in practice) takes the model path.
 _INT64 = 2**63 - 1
