@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 
-from trustspace.audit.event import Event, EventFields
+from trustspace.audit.event import EventFields
 from trustspace_agent.api import Appender
+from trustspace_agent.store import Appended
 
 #: Bounds one transaction (and the memory of a burst) without hurting throughput.
 MAX_GROUP = 2000
@@ -21,12 +22,12 @@ MAX_GROUP = 2000
 class GroupAppender:
     def __init__(self, appender: Appender) -> None:
         self._appender = appender
-        self._pending: list[tuple[list[EventFields], asyncio.Future[list[Event]]]] = []
+        self._pending: list[tuple[list[EventFields], asyncio.Future[list[Appended]]]] = []
         self._running = False
         self._task: asyncio.Task[None] | None = None
 
-    async def append(self, fields: list[EventFields]) -> list[Event]:
-        future: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
+    async def append(self, fields: list[EventFields]) -> list[Appended]:
+        future: asyncio.Future[list[Appended]] = asyncio.get_running_loop().create_future()
         self._pending.append((fields, future))
         if not self._running:
             self._running = True
@@ -36,7 +37,7 @@ class GroupAppender:
     async def _drain(self) -> None:
         try:
             while self._pending:
-                group: list[tuple[list[EventFields], asyncio.Future[list[Event]]]] = []
+                group: list[tuple[list[EventFields], asyncio.Future[list[Appended]]]] = []
                 count = 0
                 while self._pending and (
                     not group or count + len(self._pending[0][0]) <= MAX_GROUP

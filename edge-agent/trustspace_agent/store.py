@@ -25,6 +25,7 @@ acknowledged events as durable and :meth:`AuditStore.ack` compacts them.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -32,10 +33,14 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from trustspace.audit.batch import GENESIS_BATCH_HASH, Batch, seal_batch
-from trustspace.audit.event import GENESIS_HASH, Event, EventFields, chain_event
-from trustspace.crypto import SM2PrivateKey
+import orjson
+
+from trustspace.audit import wire
+from trustspace.audit.batch import GENESIS_BATCH_HASH, Batch, seal_bodies
+from trustspace.audit.event import GENESIS_HASH, Event, EventFields, utc_now
+from trustspace.crypto import SM2PrivateKey, sm3
 
 
 class AuditBackpressure(RuntimeError):
@@ -44,6 +49,23 @@ class AuditBackpressure(RuntimeError):
 
 class StoreCorrupt(RuntimeError):
     """The store's bookkeeping contradicts itself; the agent must not guess."""
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """An appended event as the store wrote it: seq, chain link and canonical encoding."""
+
+    seq: int
+    prev: str
+    digest: str
+    """Hex SM3 of ``body``: the next event's ``prev``."""
+    body: bytes
+
+    def hash(self) -> str:
+        return self.digest
+
+    def event(self) -> Event:
+        return Event.model_validate_json(self.body)
 
 
 @dataclass(frozen=True)
@@ -135,10 +157,10 @@ class AuditStore:
 
     # -- append ----------------------------------------------------------------------------
 
-    def append(self, fields: EventFields) -> Event:
+    def append(self, fields: EventFields) -> Appended:
         return self.append_many([fields])[0]
 
-    def append_many(self, many: Sequence[EventFields]) -> list[Event]:
+    def append_many(self, many: Sequence[EventFields]) -> list[Appended]:
         """Chain and store events atomically: all of them, or (on any error) none."""
         if self.used_bytes() >= self.max_bytes:
             raise AuditBackpressure(
@@ -147,18 +169,28 @@ class AuditStore:
                 "refusing new operations rather than dropping audit events"
             )
         seq, prev = self.last_seq, self.last_hash
-        out: list[Event] = []
+        # One time for the events of one commit: they become durable together.
+        now = utc_now()
+        dicts: list[dict[str, Any]] = []
+        out: list[Appended] = []
+        for fields in many:
+            seq += 1
+            d = fields.model_dump(by_alias=True, exclude_none=True)
+            d.update(node=self.node, seq=seq, time=now, prev=prev)
+            body = wire.encode(d)
+            digest = sm3(body).hex()
+            dicts.append(d)
+            out.append(Appended(seq, prev, digest, body))
+            prev = digest
+        # The same constraints as the Event model, in one call; and it proves the bytes
+        # above are the canonical encoding (see trustspace.audit.wire).
+        wire.EVENT_LIST.validate_python(dicts)
         try:
             with self._tx():
-                for fields in many:
-                    seq += 1
-                    event = chain_event(self.node, seq, prev, fields)
-                    prev = event.hash()
-                    self._db.execute(
-                        "INSERT INTO events VALUES (?, ?, ?)",
-                        (seq, event.canonical().decode(), prev),
-                    )
-                    out.append(event)
+                self._db.executemany(
+                    "INSERT INTO events VALUES (?, ?, ?)",
+                    [(a.seq, a.body.decode(), a.digest) for a in out],
+                )
                 self._set(last_seq=seq, last_hash=prev)
         except sqlite3.OperationalError as exc:
             if "full" in str(exc):
@@ -173,30 +205,46 @@ class AuditStore:
         return self.last_seq - self.sealed_seq
 
     def seal(self, key: SM2PrivateKey, max_events: int) -> int:
-        """Sign the next batch of up to ``max_events`` unsealed events; return its size."""
+        """Sign the next batch of up to ``max_events`` unsealed events; return its size.
+
+        Straight from the stored canonical bytes: the events were validated at append.
+        """
         rows = self._db.execute(
-            "SELECT body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+            "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
             (self.sealed_seq, max_events),
         ).fetchall()
         if not rows:
             return 0
-        events = [Event.model_validate_json(body) for (body,) in rows]
-        if events[0].seq != self.sealed_seq + 1:
+        first_seq, last_seq = rows[0][0], rows[-1][0]
+        first = orjson.loads(rows[0][1])
+        if (
+            first_seq != self.sealed_seq + 1
+            or last_seq - first_seq + 1 != len(rows)
+            or first.get("seq") != first_seq
+            or first.get("node") != self.node
+        ):
             raise StoreCorrupt(
-                f"unsealed events start at {events[0].seq}, not {self.sealed_seq + 1}"
+                f"unsealed events {first_seq}..{last_seq} ({len(rows)} rows) do not follow "
+                f"sealed seq {self.sealed_seq}"
             )
-        batch = seal_batch(events, self.last_batch_hash, key)
-        wire = batch.to_wire()
-        header_json = json.dumps(wire["header"], separators=(",", ":"), sort_keys=True)
-        h = batch.header.hash()
+        header, signature = seal_bodies(
+            self.node,
+            first_seq,
+            first["prev"],
+            [body.encode() for _, body in rows],
+            self.last_batch_hash,
+            key,
+        )
+        header_json = json.dumps(header.to_dict(), separators=(",", ":"), sort_keys=True)
+        h = header.hash()
         with self._tx():
             self._db.execute(
                 "INSERT INTO batches VALUES (?, ?, ?, ?, ?)",
-                (batch.header.first_seq, batch.header.last_seq, header_json, wire["signature"], h),
+                (first_seq, last_seq, header_json, base64.b64encode(signature).decode(), h),
             )
-            self._set(sealed_seq=batch.header.last_seq, last_batch_hash=h)
-        self.sealed_seq, self.last_batch_hash = batch.header.last_seq, h
-        return len(events)
+            self._set(sealed_seq=last_seq, last_batch_hash=h)
+        self.sealed_seq, self.last_batch_hash = last_seq, h
+        return len(rows)
 
     # -- shipping --------------------------------------------------------------------------
 

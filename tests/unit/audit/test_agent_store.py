@@ -19,7 +19,7 @@ def test_append_assigns_contiguous_seq_and_chain_that_survive_reopen(tmp_path: P
     store = AuditStore(tmp_path / "a.db", "edge-sg", 1 << 30)
     more = store.append(F)
     assert more.seq == 11 and more.prev == events[-1].hash()
-    verify_chain([*events, more], GENESIS_HASH, 1)
+    verify_chain([e.event() for e in [*events, more]], GENESIS_HASH, 1)
     with pytest.raises(Exception, match="belongs to node"):
         AuditStore(tmp_path / "a.db", "edge-th", 1 << 30)
 
@@ -56,3 +56,31 @@ def test_quota_fails_closed_and_ack_compaction_frees_space(tmp_path: Path) -> No
     store.ack(appended)
     assert store.append(F).seq == appended + 1  # compaction made room; seq continues
     assert store.batches_after(0, 10) == []
+
+
+def test_appended_bytes_are_the_models_canonical_encoding_and_seal_verifies(
+    tmp_path: Path,
+) -> None:
+    store = AuditStore(tmp_path / "a.db", "edge-sg", 1 << 30)
+    odd = EventFields(
+        actor="gw",
+        action="transfer.denied",
+        subject='广西/\u2028"x"',
+        decision="deny",
+        ruleIds=["r1", "r2"],
+        policyVersion=7,
+        payloadDigest="cd" * 32,
+        detail="tab\there\x00",
+    )
+    appended = store.append_many([F, odd, F])
+    for a in appended:
+        model = a.event()
+        assert model.canonical() == a.body and model.hash() == a.hash()
+    key = SM2PrivateKey.generate()
+    assert store.seal(key, 2) == 2 and store.seal(key, 2) == 1
+    first, second = store.batches_after(0, 10)
+    rebuilt = store.batch(second)
+    rebuilt.check_contents()
+    rebuilt.verify_signature(key.public_key())
+    assert rebuilt.header.prev_event_hash == appended[1].hash()
+    assert rebuilt.header.prev_batch_hash == first.hash
