@@ -52,12 +52,13 @@ def unlimited_bundle() -> dict[str, Any]:
 
 
 async def run_load(
-    url: str, size: int, seconds: float, concurrency: int
+    url: str, size: int, seconds: float, concurrency: int, token: str
 ) -> tuple[int, list[float], dict[int, int]]:
     payload = os.urandom(size)
     headers = {
         "Content-Type": "application/octet-stream",
         "X-Trustspace-Metadata": json.dumps(META),
+        "Authorization": f"Bearer {token}",
     }
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -83,9 +84,10 @@ async def run_load(
 
 def measure(h: GatewayHarness, size: int, seconds: float, concurrency: int) -> dict[str, Any]:
     url = h.agent_url("vn-hanoi") + "/v1/transfers"
-    asyncio.run(run_load(url, size, min(2.0, seconds), concurrency))  # warm-up
+    token = h.token("benchmark")
+    asyncio.run(run_load(url, size, min(2.0, seconds), concurrency, token))  # warm-up
     t0 = time.perf_counter()
-    done, lat, statuses = asyncio.run(run_load(url, size, seconds, concurrency))
+    done, lat, statuses = asyncio.run(run_load(url, size, seconds, concurrency, token))
     elapsed = time.perf_counter() - t0
     lat.sort()
     return {

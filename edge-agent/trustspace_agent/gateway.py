@@ -52,6 +52,7 @@ from trustspace.policy import (
 from trustspace.trust import TrustBundleFile, TrustError
 from trustspace_agent.auditq import GroupAppender
 from trustspace_agent.breaker import BreakerBoard, BreakerSettings, Refusal, Trip
+from trustspace_agent.callers import UNAUTHENTICATED, CallerRefused, Callers
 from trustspace_agent.config import AgentConfig
 from trustspace_agent.delivery import Outcome, PeerClient
 from trustspace_agent.envelope import (
@@ -82,7 +83,6 @@ from trustspace_agent.transfer_input import InputError, TransferInput, parse_tra
 
 log = logging.getLogger(__name__)
 
-CALLER_HEADER = "X-Trustspace-Caller"
 _FRAME_OVERHEAD = 512 * 1024
 #: Refusals that say the caller asked for something wrong (not: the gateway is unable).
 _PROBING = frozenset({"unknown_node", "opaque_payload", "desensitisation_failed"})
@@ -140,6 +140,7 @@ class Gateway:
         self.trust = TrustBundleFile(gw.trust_bundle_file, pinned)
         self.policy = PolicyFile(gw.policy_bundle_file, self.trust, pinned)
         self.approvers = ApproverKeys(gw.approver_keys_file)
+        self.callers = Callers(gw.caller_tokens_file)
         gw.state_dir.mkdir(parents=True, exist_ok=True)
         self.reviews = OneThread(ReviewStore(gw.state_dir / "held.db"), "gw-held")
         self.inbox = OneThread(Inbox(gw.state_dir / "inbox.db"), "gw-inbox")
@@ -197,10 +198,21 @@ class Gateway:
             ) from None
 
     async def record_refusal(
-        self, actor: str, subject: str, exc: GatewayError | InputError, action: str
+        self,
+        actor: str,
+        subject: str,
+        exc: GatewayError | InputError,
+        action: str,
+        **context: str | None,
     ) -> None:
         detail = json.dumps(
-            {"status": exc.status, "code": exc.code, "field": exc.field, "message": exc.message}
+            {
+                "status": exc.status,
+                "code": exc.code,
+                "field": exc.field,
+                "message": exc.message,
+                **{k: v[:200] for k, v in context.items() if v is not None},
+            }
         )[:1024]
         try:
             await self.audit.append(
@@ -216,6 +228,27 @@ class Gateway:
             )
         except Exception as err:  # the refusal stands whether or not it could be recorded
             log.error("could not audit refusal %s: %s", exc.code, err)
+
+    async def identify(self, request: web.Request, subject: str, action: str) -> str:
+        """The verified caller (see :mod:`trustspace_agent.callers`); a refusal is audited
+        under ``unauthenticated``, with what the caller claimed and where it came from."""
+        try:
+            return self.callers.identify(request.headers, request.remote)
+        except CallerRefused as refused:
+            err = GatewayError(
+                refused.status, refused.code, refused.message, refused.field, refused.headers
+            )
+            # Unauthenticated calls touch no breaker: naming one would let anyone trip it.
+            await self.record_refusal(
+                UNAUTHENTICATED,
+                subject,
+                err,
+                action,
+                claimedCaller=refused.claimed,
+                remote=request.remote,
+            )
+            err.audited = True
+            raise err from None
 
     def settings_for(self, engine: PolicyEngine, decision: Decision) -> BreakerSettings:
         return BreakerSettings.strictest(engine.bundle.circuit_breakers(decision.policies).values())
@@ -311,8 +344,11 @@ class Gateway:
     # --- outbound ----------------------------------------------------------------------------
 
     async def post_transfer(self, request: web.Request) -> web.Response:
-        caller = request.headers.get(CALLER_HEADER, "local")[:253] or "local"
         tid = "tr-" + secrets.token_hex(12)
+        try:
+            caller = await self.identify(request, tid, "transfer.rejected")
+        except GatewayError as exc:
+            return exc.response()
         caller_breaker = self.board.get("caller", caller)
         try:
             engine = self.engine()
@@ -800,6 +836,10 @@ class Gateway:
     async def reset_link(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         kind = request.query.get("kind", "link")
+        try:
+            actor = await self.identify(request, f"{kind}/{name}", "breaker.reset_refused")
+        except GatewayError as exc:
+            return exc.response()
         b = self.board.breakers.get((kind, name))
         if b is None:
             return GatewayError(404, "not_found", f"no {kind} {name} on this gateway").response()
@@ -807,7 +847,6 @@ class Gateway:
         b.reset()
         self.board.save()
         self.report_now.set()
-        actor = request.headers.get(CALLER_HEADER, "operator")[:253] or "operator"
         try:
             await self.record(
                 [
@@ -826,14 +865,37 @@ class Gateway:
 
     # --- inbox -------------------------------------------------------------------------------
 
+    # Received payloads are decrypted data: only identified callers read them, and each read
+    # of one is an audit event.
+
     async def list_inbox(self, request: web.Request) -> web.Response:
+        try:
+            await self.identify(request, "inbox", "inbox.read_refused")
+        except GatewayError as exc:
+            return exc.response()
         return web.json_response({"items": await self.inbox.call(lambda s: s.list_ids())})
 
     async def get_inbox(self, request: web.Request) -> web.Response:
         tid = request.match_info["id"]
-        item = await self.inbox.call(lambda s: s.get(tid))
-        if item is None:
-            return GatewayError(404, "not_found", f"nothing received as {tid}").response()
+        try:
+            caller = await self.identify(request, tid[:253], "inbox.read_refused")
+            item = await self.inbox.call(lambda s: s.get(tid))
+            if item is None:
+                raise GatewayError(404, "not_found", f"nothing received as {tid}")
+            await self.record(
+                [
+                    EventFields(
+                        actor=caller,
+                        action="inbox.read",
+                        subject=tid,
+                        decision="read",
+                        classification=item["metadata"].get("classification"),
+                        payloadDigest=item["metadata"].get("payloadDigest"),
+                    )
+                ]
+            )
+        except GatewayError as exc:
+            return exc.response()
         return web.json_response(item)
 
     # --- inbound -----------------------------------------------------------------------------

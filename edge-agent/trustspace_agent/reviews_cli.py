@@ -21,13 +21,21 @@ _AGENT = click.option(
 )
 
 
-def _call(agent: str, method: str, path: str, body: Any = None) -> Any:
+_TOKEN = click.option(
+    "--token",
+    default=None,
+    envvar="TRUSTSPACE_AGENT_TOKEN",
+    help="Bearer token of a caller in the gateway's callerTokensFile (none: loopback only).",
+)
+
+
+def _call(agent: str, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     req = urllib.request.Request(  # noqa: S310 - an operator-chosen agent URL
-        agent.rstrip("/") + path,
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json", "X-Trustspace-Caller": "cli"},
+        agent.rstrip("/") + path, data=data, method=method, headers=headers
     )
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310
@@ -115,9 +123,10 @@ def links_list(agent: str) -> None:
 
 @links.command("reset")
 @_AGENT
+@_TOKEN
 @click.argument("name")
 @click.option("--kind", type=click.Choice(["link", "caller"]), default="link", show_default=True)
-def links_reset(agent: str, name: str, kind: str) -> None:
-    """Close a tripped circuit breaker by hand."""
-    answer = _call(agent, "POST", f"/v1/links/{name}/reset?kind={kind}")
+def links_reset(agent: str, token: str | None, name: str, kind: str) -> None:
+    """Close a tripped circuit breaker by hand (audited under the token's caller)."""
+    answer = _call(agent, "POST", f"/v1/links/{name}/reset?kind={kind}", token=token)
     click.echo(f"{kind} {name}: {answer['circuitBreaker']['state']}")

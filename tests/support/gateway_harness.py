@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import secrets
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,7 +22,7 @@ import yaml
 
 from support.audit_harness import Harness, free_port, wait_for
 from trustspace.cli.policy import read_manifests
-from trustspace.crypto import SM2PrivateKey
+from trustspace.crypto import SM2PrivateKey, sm3
 from trustspace.policy import PolicyBundle, compile_bundle, load_profiles
 from trustspace.trust import NodeKey, TrustedNode, build_bundle, sign_bundle
 from trustspace_agent.reviews import sign_approval
@@ -80,9 +81,23 @@ class GatewayHarness(Harness):
         secrets_dir = root / "secrets" / "health-pseudonym-key"
         secrets_dir.mkdir(parents=True)
         (secrets_dir / "sm3-hmac-key").write_bytes(PSEUDONYM_SECRET)
+        self.callers_file = root / "callers.yaml"
+        self.tokens: dict[str, str] = {}
+        self.token("tests")
         self.policy_file = root / "policy-bundle.json"
         self.write_policy(test_bundle_data())
         self.inbound_ports = {n: free_port() for n in self.jurisdictions}
+
+    def token(self, caller: str) -> str:
+        """The bearer token of ``caller``, issued (added to the callers file) on first use;
+        the gateways pick a new token up at once."""
+        if caller not in self.tokens:
+            self.tokens[caller] = secrets.token_urlsafe(24)
+            digests = {c: [sm3(t.encode()).hex()] for c, t in self.tokens.items()}
+            tmp = self.callers_file.with_suffix(".tmp")
+            tmp.write_text(yaml.safe_dump(digests))
+            tmp.replace(self.callers_file)
+        return self.tokens[caller]
 
     def write_bundle(self) -> None:
         self.serial += 1
@@ -126,6 +141,7 @@ class GatewayHarness(Harness):
             "certifications": [],
             "approverKeysFile": str(self.approvers_file),
             "secretsDir": str(self.root / "secrets"),
+            "callerTokensFile": str(self.callers_file),
             "stateDir": str(self.root / node / "gateway"),
             "maxPayloadBytes": 2 * 1024 * 1024,
             "linkReportSeconds": 1.0,
@@ -146,10 +162,15 @@ class GatewayHarness(Harness):
         body: bytes | dict[str, Any] | list[Any] | None = None,
         headers: dict[str, str] | None = None,
         timeout: float = 30,
+        auth: bool = True,
     ) -> tuple[int, Any]:
+        """A call as the caller ``X-Trustspace-Caller`` names (default ``tests``), with its
+        bearer token unless ``auth`` is false or ``headers`` has an Authorization already."""
         data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
         hdrs = {"Content-Type": "application/json"} if not isinstance(body, bytes) else {}
         hdrs.update(headers or {})
+        if auth and "Authorization" not in hdrs:
+            hdrs["Authorization"] = "Bearer " + self.token(hdrs.get("X-Trustspace-Caller", "tests"))
         req = urllib.request.Request(  # noqa: S310 - loopback test URLs
             self.agent_url(node) + path, data=data, headers=hdrs, method=method
         )

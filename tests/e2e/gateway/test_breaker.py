@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,12 +150,15 @@ def test_invalid_signatures_trip_the_destination_and_manual_reset(trio: GatewayH
             text=True,
             timeout=60,
             check=False,
+            env={**os.environ, "TRUSTSPACE_AGENT_TOKEN": trio.token("operator")},
         )
         assert out.returncode == 0, out.stdout + out.stderr
         assert "Closed" in out.stdout
     status, answer = trio.transfer("vn-hanoi", "cn-nanning", "internal", ["logistics"])
     assert status == 201, answer
     assert "breaker.reset" in trio.audit_actions("cn-nanning", f"link/{link}")
+    resets = [e for e in trio.audit_events("cn-nanning").values() if e["action"] == "breaker.reset"]
+    assert {e["actor"] for e in resets} == {"operator"}
 
 
 def test_backpressure_refuses_transfers_and_delivers_nothing(tmp_path: Path) -> None:

@@ -33,7 +33,8 @@ def test_logistics_tracks_cross_on_the_auto_channel(space: GatewayHarness) -> No
         "transfer.protected",
         "transfer.delivered",
     ]
-    assert space.audit_actions("cn-nanning", tid) == ["transfer.received"]
+    # Received, then read (the decrypted payload, by an identified caller).
+    assert space.audit_actions("cn-nanning", tid) == ["transfer.received", "inbox.read"]
 
 
 def test_health_records_wait_for_two_of_three_and_arrive_masked(space: GatewayHarness) -> None:
