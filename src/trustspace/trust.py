@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import logging
 import os
 from collections.abc import Iterable
@@ -147,11 +148,19 @@ class TrustBundle(_Model):
                 raise TrustError(
                     "key_retired", f"key {key_id[:16]} of {node!r} retired at {key.retire_at}"
                 )
-            public = SM2PublicKey.from_pem(key.public_key)
+            public = _public_key(key.public_key)
             if public.key_id != key_id:
                 raise TrustError("bad_bundle", f"key id {key_id[:16]} does not match its PEM")
             return public
         raise TrustError("unknown_key", f"key {key_id[:16]} is not a key of node {node!r}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _public_key(pem: str) -> SM2PublicKey:
+    # The collector looks a node's key up twice per audit batch (request signature, batch
+    # signature); parsing the PEM, checking the point and loading it into OpenSSL each time
+    # cost more than the verification. Keys are immutable, so one object per PEM is shared.
+    return SM2PublicKey.from_pem(pem)
 
 
 class SignedTrustBundle(_Model):
