@@ -5,6 +5,10 @@ and sends the stored batches after it, one request per batch, reading them from 
 at a time so memory stays bounded whatever the backlog. Every request is SM2-signed
 (:mod:`trustspace.audit.auth`). Failures back off exponentially with full jitter. A
 duplicate is harmless: the hub acknowledges it without storing it twice.
+
+The send loop only waits for the hub: the next body is read from the store while a request
+is in flight, and compaction of acknowledged events (a committed DELETE, one fsync) runs
+beside it, acknowledgements that arrive meanwhile folding into one.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from trustspace.audit.keyfile import KeyFile
 from trustspace_agent.config import AgentConfig
 from trustspace_agent.db import StoreThread
 from trustspace_agent.metrics import AgentMetrics
-from trustspace_agent.store import AuditStore
+from trustspace_agent.store import AuditStore, SealedBatch
 
 log = logging.getLogger(__name__)
 
@@ -110,19 +114,37 @@ class Shipper:
         self._sealed = sealed
         self._backoff = Backoff(config.backoff_initial_seconds, config.backoff_max_seconds)
         self.hub_seq: int | None = None
+        self._acked = asyncio.Event()
 
     async def run(self) -> None:
+        compactor = asyncio.create_task(self._compact(), name="audit-compactor")
+        try:
+            while True:
+                try:
+                    await self._sync()
+                    await self._ship()
+                except Rejected as exc:
+                    self._metrics.rejected.labels(exc.code).inc()
+                    log.error("hub rejected audit batch: %s", exc)
+                except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    log.warning("hub unreachable: %s", exc or type(exc).__name__)
+                delay = self._backoff.next()
+                await asyncio.sleep(delay)
+        finally:
+            compactor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await compactor
+
+    async def _compact(self) -> None:
         while True:
+            await self._acked.wait()
+            self._acked.clear()
+            if self.hub_seq is None:
+                continue
             try:
-                await self._sync()
-                await self._ship()
-            except Rejected as exc:
-                self._metrics.rejected.labels(exc.code).inc()
-                log.error("hub rejected audit batch: %s", exc)
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                log.warning("hub unreachable: %s", exc or type(exc).__name__)
-            delay = self._backoff.next()
-            await asyncio.sleep(delay)
+                await self._ack(self.hub_seq)
+            except Exception:  # the store is failing; the next acknowledgement tries again
+                log.exception("could not compact acknowledged audit events")
 
     async def _sync(self) -> None:
         path = f"/v1/audit/nodes/{self._config.node}/ack"
@@ -150,19 +172,34 @@ class Shipper:
     async def _ship(self) -> None:
         assert self.hub_seq is not None
         while True:
-            position = self.hub_seq
             page = await self._store.call(
-                functools.partial(AuditStore.batches_after, seq=position, limit=PAGE)
+                functools.partial(AuditStore.batches_after, seq=self.hub_seq, limit=PAGE)
             )
             if not page:
                 self._sealed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._sealed.wait(), timeout=1.0)
                 continue
-            for batch in page:
-                body = await self._store.call(functools.partial(AuditStore.wire_body, batch=batch))
+            await self._send(page)
+
+    async def _send(self, page: list[SealedBatch]) -> None:
+        bodies = [self._body(batch) for batch in page[:2]]
+        try:
+            for i, batch in enumerate(page):
+                body = await bodies[i]
+                if i + 2 < len(page):
+                    bodies.append(self._body(page[i + 2]))
                 answer = await self._hub.request("POST", "/v1/audit/batches", body)
                 self._metrics.shipped.inc(batch.last_seq - batch.first_seq + 1)
                 self.hub_seq = int(answer["ackedSeq"])
-                await self._ack(self.hub_seq)
+                self._acked.set()
                 self._backoff.reset()
+        finally:
+            for pending in bodies:
+                if not pending.cancel() and not pending.cancelled():
+                    pending.exception()  # retrieved: a failed read of an unsent body is moot
+
+    def _body(self, batch: SealedBatch) -> asyncio.Future[bytes]:
+        return asyncio.ensure_future(
+            self._store.call(functools.partial(AuditStore.wire_body, batch=batch))
+        )
