@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -29,4 +32,19 @@ def run(config_path: Path) -> None:
     from trustspace_agent.config import AgentConfig
 
     configure("agent")
-    asyncio.run(run_agent(AgentConfig.load(config_path)))
+    run_loop(run_agent(AgentConfig.load(config_path)))
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop when it is installed (``TRUSTSPACE_EVENT_LOOP=asyncio`` opts
+    out): its C event loop and TLS transport cut the gateway's CPU per transfer (see the
+    Gateway section of docs/benchmarks.md)."""
+    if os.environ.get("TRUSTSPACE_EVENT_LOOP", "uvloop") == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            uvloop.run(main)
+            return
+    asyncio.run(main)

@@ -14,10 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from trustspace.crypto import sm3
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (id TEXT PRIMARY KEY, received REAL NOT NULL,
   source TEXT NOT NULL, link TEXT NOT NULL, core TEXT NOT NULL, approvals TEXT NOT NULL,
   evidence TEXT NOT NULL, payload BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS manifests (digest TEXT PRIMARY KEY, body BLOB NOT NULL);
 """
 
 
@@ -32,31 +35,47 @@ class Inbox:
     def close(self) -> None:
         self._db.close()
 
-    def add(
+    def add_many(
         self,
-        core: dict[str, Any],
-        approvals: list[dict[str, Any]],
-        evidence: dict[str, str],
-        payload: bytes,
-    ) -> bool:
-        """False when this transfer id was received before (a retry): nothing is stored."""
+        items: list[tuple[dict[str, Any], bytes, list[dict[str, Any]], dict[str, Any], bytes]],
+        manifest: bytes | None = None,
+    ) -> list[bool]:
+        """Store (core, its canonical bytes, approvals, evidence, payload) items in one
+        transaction, with the signed batch manifest their evidence refers to; per item,
+        False for a retry."""
+        now = time.time()
+        fresh = []
+        self._db.execute("BEGIN")
         try:
-            self._db.execute(
-                "INSERT INTO inbox VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    core["id"],
-                    time.time(),
-                    core["source"],
-                    core["link"],
-                    json.dumps(core),
-                    json.dumps(approvals),
-                    json.dumps(evidence),
-                    payload,
-                ),
-            )
-        except sqlite3.IntegrityError:
-            return False
-        return True
+            if manifest is not None:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO manifests VALUES (?, ?)", (sm3(manifest).hex(), manifest)
+                )
+            for core, core_bytes, approvals, evidence, payload in items:
+                cur = self._db.execute(
+                    "INSERT OR IGNORE INTO inbox VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        core["id"],
+                        now,
+                        core["source"],
+                        core["link"],
+                        core_bytes.decode(),
+                        json.dumps(approvals),
+                        json.dumps(evidence),
+                        payload,
+                    ),
+                )
+                fresh.append(cur.rowcount == 1)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return fresh
+
+    def manifest(self, digest: str) -> bytes | None:
+        """The signed manifest of a batch (evidence of every transfer that came in it)."""
+        row = self._db.execute("SELECT body FROM manifests WHERE digest = ?", (digest,)).fetchone()
+        return None if row is None else bytes(row[0])
 
     def get(self, tid: str) -> dict[str, Any] | None:
         row = self._db.execute(
