@@ -82,15 +82,29 @@ async def run_load(
     return done, latencies, statuses
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(h: GatewayHarness, size: int, seconds: float, concurrency: int) -> dict[str, Any]:
     url = h.agent_url("vn-hanoi") + "/v1/transfers"
     token = h.token("benchmark")
     asyncio.run(run_load(url, size, min(2.0, seconds), concurrency, token))  # warm-up
+    pids = {n: h.procs[n].pid for n in ("vn-hanoi", "cn-nanning")}
+    cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
+    me0 = os.times()
     t0 = time.perf_counter()
     done, lat, statuses = asyncio.run(run_load(url, size, seconds, concurrency, token))
     elapsed = time.perf_counter() - t0
+    me1 = os.times()
+    # CPU time per transfer does not depend on what else shares the cores; the rate does.
+    cpu_us = {n: (cpu_seconds(p) - cpu0[n]) * 1e6 / max(done, 1) for n, p in pids.items()}
+    cpu_us["client"] = (me1.user + me1.system - me0.user - me0.system) * 1e6 / max(done, 1)
     lat.sort()
     return {
+        "cpu_us": cpu_us,
         "size": size,
         "rate": done / elapsed,
         "mib_s": done * size / elapsed / (1 << 20),
@@ -109,8 +123,9 @@ def table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
         f"--concurrency {args.concurrency} --update-docs docs/benchmarks.md",
         "```",
         "",
-        "| payload | transfers/s | MiB/s | p50 ms | p99 ms | answers | target |",
-        "| --- | ---: | ---: | ---: | ---: | --- | --- |",
+        "| payload | transfers/s | MiB/s | p50 ms | p99 ms | CPU µs/transfer: source + "
+        "destination + client | answers | target |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for r in rows:
         label = "4 KiB" if r["size"] == 4096 else "1 MiB"
@@ -119,9 +134,11 @@ def table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
             if r["size"] == 4096
             else "-"
         )
+        c = r["cpu_us"]
+        cpu = f"{c['vn-hanoi']:,.0f} + {c['cn-nanning']:,.0f} + {c['client']:,.0f}"
         lines.append(
             f"| {label} | {r['rate']:,.0f} | {r['mib_s']:,.1f} | {r['p50_ms']:.1f} | "
-            f"{r['p99_ms']:.1f} | {r['statuses']} | {target} |"
+            f"{r['p99_ms']:.1f} | {cpu} | {r['statuses']} | {target} |"
         )
     lines += [
         "",
@@ -151,6 +168,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(x) for x in text.split(",")],
+        default=[4096, 1 << 20],
+        help="payload sizes in bytes, comma-separated (default 4096,1048576)",
+    )
     parser.add_argument("--update-docs", type=Path)
     args = parser.parse_args()
     args.load = os.getloadavg()
@@ -169,12 +192,15 @@ def main() -> None:
                     gateway={"maxPayloadBytes": 4 * 1024 * 1024},
                 )
             rows = []
-            for size in (4096, 1 << 20):
+            for size in args.sizes:
                 print(f"measuring {size}-byte transfers for {args.seconds:g}s ...", flush=True)
                 row = measure(h, size, args.seconds, args.concurrency)
+                c = row["cpu_us"]
                 print(
                     f"  {row['rate']:,.0f} transfers/s, p99 {row['p99_ms']:.1f} ms, "
-                    f"answers {row['statuses']}",
+                    f"answers {row['statuses']}, CPU per transfer: source "
+                    f"{c['vn-hanoi']:,.0f} us, destination {c['cn-nanning']:,.0f} us, "
+                    f"client {c['client']:,.0f} us",
                     flush=True,
                 )
                 rows.append(row)
