@@ -34,9 +34,20 @@ placements=(
 # Namespaces the mirror nodes use in the edges: the samples' placement.namespace, and the
 # DataSpaceNode's own namespace where a sample names none (sg-singapore).
 edge_namespaces="{trustspace-edge,$demo_ns}"
+# Every gateway, reachable from the other clusters: node, its cluster, the namespace its agent
+# runs in, and a NodePort on that cluster's node (kind's clusters share one docker network).
+# The samples' endpoints do not resolve here, so each becomes https://<node address>:<port>;
+# the operator then issues the gateway's TLS pair for that address and renders it as peer.
+gateways=(
+  "cn-nanning $hub $demo_ns 30441"
+  "vn-hanoi ${edges[0]} trustspace-edge 30442"
+  "sg-singapore ${edges[0]} $demo_ns 30443"
+  "th-rayong ${edges[1]} trustspace-edge 30444"
+  "my-kuantan ${edges[1]} trustspace-edge 30445"
+)
 
 step=0
-steps=8
+steps=9
 say() { printf '[kind-up] %s\n' "$*" >&2; }
 die() { printf '[kind-up] error: %s\n' "$*" >&2; exit 1; }
 next() { step=$((step + 1)); say "[$step/$steps] $*"; }
@@ -131,14 +142,44 @@ for entry in "${placements[@]}"; do
     --from-file="$key=$dir/$cluster.internal.kubeconfig" --dry-run=client -o yaml \
     | k "$hub" apply -f - >/dev/null
 done
-# The health policy's pseudonymisation key (config/samples/README.md).
-k "$hub" -n "$demo_ns" create secret generic health-pseudonym-key \
-  --from-literal=sm3-hmac-key="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" \
-  --dry-run=client -o yaml | k "$hub" apply -f - >/dev/null
+# The health policy's pseudonymisation key (config/samples/README.md), in every namespace a
+# node's agent runs in: agents mount it from their own cluster, the operator never copies it.
+pseudonym_key=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+for entry in "${gateways[@]}"; do
+  read -r node cluster ns _ <<<"$entry"
+  k "$cluster" create namespace "$ns" --dry-run=client -o yaml | k "$cluster" apply -f - >/dev/null
+  k "$cluster" -n "$ns" create secret generic health-pseudonym-key \
+    --from-literal=sm3-hmac-key="$pseudonym_key" --dry-run=client -o yaml \
+    | k "$cluster" apply -f - >/dev/null
+done
 
 next "samples into $hub/$demo_ns"
 k "$hub" -n "$demo_ns" apply -f "$root/config/samples/" \
   || die "applying config/samples failed; are the CRDs installed? (kubectl get crd | grep trustspace.io)"
+
+next "gateway endpoints: a NodePort per node on its cluster's address in the kind network"
+for entry in "${gateways[@]}"; do
+  read -r node cluster ns port <<<"$entry"
+  address=$(docker inspect -f '{{(index .NetworkSettings.Networks "kind").IPAddress}}' "$cluster-control-plane") \
+    || die "no address for $cluster-control-plane on the kind network (docker inspect)"
+  say "      $node: https://$address:$port ($cluster, namespace $ns)"
+  k "$cluster" apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Service
+metadata:
+  name: $node-gateway-nodeport
+  namespace: $ns
+  labels: {app.kubernetes.io/part-of: trustspace}
+spec:
+  type: NodePort
+  selector: {app.kubernetes.io/name: trustspace-agent, trustspace.io/node: $node}
+  ports:
+    - {name: gateway, port: 8443, targetPort: gateway, nodePort: $port, protocol: TCP}
+EOF
+  k "$hub" -n "$demo_ns" patch dsn "$node" --type merge \
+    -p "{\"spec\":{\"endpoint\":\"https://$address:$port\"}}" >/dev/null \
+    || die "could not set the endpoint of DataSpaceNode $node"
+done
 
 next "waiting up to $timeout for every DataSpaceNode to be Ready"
 if ! k "$hub" -n "$demo_ns" wait --for=condition=Ready dsn --all --timeout="$timeout"; then

@@ -27,7 +27,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         except (ValueError, IndexError):
             continue
         marker = _MARKER_BY_DIR.get(top)
-        if marker and marker not in item.keywords:
+        # Not `marker in item.keywords`: keywords hold the folder names too, so a test in
+        # tests/e2e/ looked marked already and `-m e2e` selected nothing.
+        if marker and item.get_closest_marker(marker) is None:
             item.add_marker(getattr(pytest.mark, marker))
 
 

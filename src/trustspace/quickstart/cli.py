@@ -31,7 +31,14 @@ def _say(message: str) -> None:
 @click.option(
     "--keep", is_flag=True, help="Keep the working directory (logs, databases) after exit."
 )
-def quickstart(exit_when_ready: bool, keep: bool) -> None:
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Once everything is Ready, write the TRUSTSPACE_E2E_* variables that point the e2e "
+    "suite at this data space (as hack/kind-up.sh prints them for kind).",
+)
+def quickstart(exit_when_ready: bool, keep: bool, env_file: Path | None) -> None:
     """A hub (CN) and two edges (VN, TH): control planes, operator, collector, agents."""
     root = Path(tempfile.mkdtemp(prefix="trustspace-quickstart-"))
     space = LocalDataSpace(root, _say)
@@ -55,6 +62,9 @@ def quickstart(exit_when_ready: bool, keep: bool) -> None:
         )
         click.echo(f"  logs: {root / 'logs'}")
         ok = True
+        if env_file is not None:
+            write_env_file(space, env_file)
+            click.echo(f"  e2e suite against this data space: source {env_file}")
         if exit_when_ready:
             _say("non-interactive mode: the walk-through passed; cleaning up")
             return
@@ -71,6 +81,25 @@ def quickstart(exit_when_ready: bool, keep: bool) -> None:
 
             shutil.rmtree(root, ignore_errors=True)
         _say("stopped; nothing left running")
+
+
+def e2e_environment(space: LocalDataSpace) -> dict[str, str]:
+    """The variables tests/support/dataspace.py reads. The agents here are processes, not
+    Pods, so their API URLs are given instead of found through port-forwards."""
+    return {
+        "TRUSTSPACE_E2E_HUB_KUBECONFIG": str(space.kubeconfig("hub")),
+        "TRUSTSPACE_E2E_EDGE1_KUBECONFIG": str(space.kubeconfig("edge-vn")),
+        "TRUSTSPACE_E2E_EDGE2_KUBECONFIG": str(space.kubeconfig("edge-th")),
+        "TRUSTSPACE_E2E_NAMESPACE": NAMESPACE,
+        "TRUSTSPACE_E2E_AGENT_URLS": ",".join(f"{n}={a.api}" for n, a in space.agents.items()),
+    }
+
+
+def write_env_file(space: LocalDataSpace, path: Path) -> None:
+    lines = [f"export {key}={value}\n" for key, value in e2e_environment(space).items()]
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(lines))
+    tmp.replace(path)  # whole or not at all: a waiting test polls for it
 
 
 def _wait_for_signal() -> None:

@@ -1,10 +1,14 @@
 """A whole data space on one machine: three control planes and the real processes.
 
 Hub cluster (CN) with the operator and the audit collector; two edge clusters (VN, TH);
-one agent per node as a local process, fed by `mounts.MountSyncer` the way the kubelet
-feeds a Pod. Everything is the shipped code path: the operator provisions and keys the
-nodes in their clusters, compiles the sample policies, publishes the signed bundles; the
-agents heartbeat, stream audit and enforce transfers; the collector verifies and reports.
+one agent per node as a local process, started from the StatefulSet, ConfigMaps and Secrets
+the operator rendered in the node's cluster, which `mounts.MountSyncer` copies to files the
+way the kubelet mounts them into a Pod. Everything is the shipped code path: the operator
+provisions and keys the nodes in their clusters, issues their gateway TLS pairs, renders
+their agent config (peers from the MirrorLinks), compiles the sample policies, publishes
+the signed bundles; the agents heartbeat, stream audit and enforce transfers; the collector
+verifies and reports. Only what a Pod's own filesystem and network namespace would give
+differs: paths live under a directory per node, container ports map to free host ports.
 """
 
 from __future__ import annotations
@@ -28,7 +32,15 @@ from trustspace.localk8s import LocalCluster, LocalFleet
 from trustspace.localk8s.binaries import repo_root
 from trustspace.localk8s.pki import CertificateAuthority
 from trustspace.localk8s.processes import Process, free_port
-from trustspace.quickstart.mounts import Mount, MountSyncer, write_atomic
+from trustspace.quickstart.mounts import (
+    MountSyncer,
+    PodMount,
+    container_args,
+    named_files,
+    pod_config,
+    port_map,
+    write_atomic,
+)
 
 NAMESPACE = "trustspace-demo"
 EDGE_NAMESPACE = "trustspace-edge"
@@ -50,11 +62,15 @@ SAMPLE_FILES = (
     "mirrorlink_cn-nanning-to-vn-hanoi.yaml",
 )
 TRUSTSPACE = [sys.executable, "-m", "trustspace.cli"]
+#: The data space's approvers' public keys, read by the operator (bundle.py).
+APPROVERS_CONFIGMAP = "trustspace-approvers"
+APPROVERS_LABEL = "trustspace.io/approvers=true"
+PSEUDONYM_SECRET = "health-pseudonym-key"  # noqa: S105 - a Secret's name
 
 Say = Callable[[str], None]
 
 
-def _approver_names(doc: Any) -> Iterator[str]:
+def approver_names(doc: Any) -> Iterator[str]:
     """Every approver named anywhere in a policy or profile document."""
     if isinstance(doc, dict):
         for key, value in doc.items():
@@ -63,10 +79,10 @@ def _approver_names(doc: Any) -> Iterator[str]:
                     if isinstance(item, dict) and "name" in item:
                         yield str(item["name"])
             else:
-                yield from _approver_names(value)
+                yield from approver_names(value)
     elif isinstance(doc, list):
         for item in doc:
-            yield from _approver_names(item)
+            yield from approver_names(item)
 
 
 @dataclass
@@ -76,10 +92,22 @@ class Agent:
     api_port: int
     inbound_port: int
     process: Process | None = None
+    mount: PodMount | None = None
+    #: The config the process runs: the operator's, as `mounts.pod_config` localises it.
+    config: dict[str, Any] = field(default_factory=dict)
 
     @property
     def api(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def endpoint(self) -> str:
+        """Where peers reach this node's gateway: its DataSpaceNode's `spec.endpoint`."""
+        return f"https://127.0.0.1:{self.inbound_port}"
+
+    @property
+    def key_file(self) -> Path:
+        return Path(self.config["keyFile"])
 
 
 @dataclass
@@ -92,9 +120,12 @@ class LocalDataSpace:
     syncer: MountSyncer | None = None
     collector_port: int = 0
     approver_keys: dict[str, SM2PrivateKey] = field(default_factory=dict)
+    namespace: str = NAMESPACE
 
     # ----- lifecycle -----------------------------------------------------------------------
     def start(self, bin_dir: Path) -> None:
+        for node in NODES:
+            self.agents[node] = Agent(node, self.root / "nodes" / node, free_port(), free_port())
         self.say("starting control planes: hub (CN), edge-vn (VN), edge-th (TH)")
         self.fleet = LocalFleet(
             ["hub", "edge-vn", "edge-th"],
@@ -110,10 +141,11 @@ class LocalDataSpace:
         self._start_operator()
         self.say("waiting for the operator to key every node")
         self._wait(lambda: self._keyed() == len(NODES), "every node keyed", 120)
+        self.say("mounting what the operator rendered for each agent Pod (as a kubelet would)")
         self._mounts()
         self.say("starting the audit collector")
         self._start_collector()
-        self.say("starting one agent per node")
+        self.say("starting one agent per node from its rendered StatefulSet and config")
         self._start_agents()
 
     def stop(self) -> None:
@@ -133,6 +165,18 @@ class LocalDataSpace:
         assert self.fleet is not None
         return Kube.from_kubeconfig(str(self.fleet[cluster].kubeconfig))
 
+    def kubeconfig(self, cluster: str = "hub") -> Path:
+        assert self.fleet is not None
+        return self.fleet[cluster].kubeconfig
+
+    def approver_key_file(self, name: str) -> Path:
+        """The SM2 private key of an approver (what the person would sign with)."""
+        return self.root / "approvers" / f"{name}.pem"
+
+    @staticmethod
+    def node_namespace(node: str) -> str:
+        return NAMESPACE if NODES[node][0] == "hub" else EDGE_NAMESPACE
+
     # ----- set-up --------------------------------------------------------------------------
     def _pki(self) -> None:
         self.ca = CertificateAuthority("trustspace quickstart")
@@ -151,6 +195,25 @@ class LocalDataSpace:
         hub.kubectl("apply", "--server-side", "-f", str(root / "crds"))
         hub.kubectl("wait", "--for=condition=established", "--timeout=60s", "crd", "--all")
         hub.kubectl("create", "namespace", NAMESPACE)
+        pseudonym = base64.b64encode(os.urandom(32)).decode()
+        for node, (cluster, _, _) in NODES.items():
+            # The health policy's pseudonymisation key where each node runs: its admin's
+            # job (config/samples/README.md); the operator never copies key material.
+            assert self.fleet is not None
+            ns = self.node_namespace(node)
+            target = self.fleet[cluster]
+            if ns != NAMESPACE:
+                target.kubectl("create", "namespace", ns, check=False)
+            target.kubectl(
+                "create",
+                "secret",
+                "generic",
+                PSEUDONYM_SECRET,
+                "-n",
+                ns,
+                f"--from-literal=sm3-hmac-key={pseudonym}",
+                check=False,  # the hub's namespace holds it once for all its nodes
+            )
         for cluster, secret, key in NODES.values():
             if secret is None:
                 continue
@@ -165,20 +228,15 @@ class LocalDataSpace:
                 NAMESPACE,
                 f"--from-literal={key}={kubeconfig}",
             )
-        pseudonym = base64.b64encode(os.urandom(32)).decode()
-        hub.kubectl(
-            "create",
-            "secret",
-            "generic",
-            "health-pseudonym-key",
-            "-n",
-            NAMESPACE,
-            f"--from-literal=sm3-hmac-key={pseudonym}",
-        )
         samples = root / "config" / "samples"
-        for name in SAMPLE_FILES:
-            hub.kubectl("apply", "-n", NAMESPACE, "-f", str(samples / name))
         self._approvers(root, samples)
+        for name in SAMPLE_FILES:
+            doc = yaml.safe_load((samples / name).read_text())
+            agent = self.agents.get(doc["metadata"]["name"])
+            if doc["kind"] == "DataSpaceNode" and agent is not None:
+                # The sample's gateway host does not resolve here: peers dial this machine.
+                doc["spec"]["endpoint"] = agent.endpoint
+            hub.kubectl("apply", "-n", NAMESPACE, "-f", "-", input=yaml.safe_dump(doc))
 
     def _approvers(self, root: Path, samples: Path) -> None:
         """An SM2 key for every approver the policies and profiles name (the people who
@@ -187,16 +245,15 @@ class LocalDataSpace:
         sources = [samples / n for n in SAMPLE_FILES]
         sources += sorted((root / "src" / "trustspace" / "policy" / "profiles").glob("*.yaml"))
         for path in sources:
-            names.update(_approver_names(yaml.safe_load(path.read_text())))
-        keys_dir = self.root / "approvers"
+            names.update(approver_names(yaml.safe_load(path.read_text())))
         public: dict[str, list[str]] = {}
         for name in sorted(names):
             key = SM2PrivateKey.generate()
             self.approver_keys[name] = key
-            write_atomic(keys_dir / f"{name}.pem", key.to_pem())
+            write_atomic(self.approver_key_file(name), key.to_pem())
             public[name] = [key.public_key().to_pem().decode()]
-        self.approver_keys_file = keys_dir / "approvers.yaml"
-        write_atomic(self.approver_keys_file, yaml.safe_dump(public).encode(), mode=0o644)
+        # Public keys only: the operator ships them to every node in the trust ConfigMap.
+        register_approvers(self.hub.kubectl, NAMESPACE, public)
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Process:
         proc = Process(name, [*TRUSTSPACE, *args], self.root / "logs" / f"{name}.log", detach=False)
@@ -245,24 +302,54 @@ class LocalDataSpace:
     def _mounts(self) -> None:
         mounts = []
         for node, (cluster, _, _) in NODES.items():
-            ns = NAMESPACE if cluster == "hub" else EDGE_NAMESPACE
-            base = self.root / "nodes" / node
-            mounts.append(Mount(node, self.kube(cluster), ns, base / "key", base / "trust"))
+            agent = self.agents[node]
+            agent.mount = PodMount(
+                node,
+                self.kube(cluster),
+                self.node_namespace(node),
+                agent.dir / "pod",
+                {"api": agent.api_port, "gateway": agent.inbound_port},
+            )
+            mounts.append(agent.mount)
         self.syncer = MountSyncer(mounts)
-        self._wait(self.syncer.sync_all, "keys and bundles in every node's cluster", 60)
+        self._wait(self.syncer.sync_all, "every agent Pod's volumes in its cluster", 60)
+        for agent in self.agents.values():
+            agent.config = self._local_config(agent)
+        # The trust ConfigMap is an optional volume (as for a Pod): keep syncing until the
+        # files the configs name are all there.
         self.syncer.start()
 
+        def missing() -> list[str]:
+            return [
+                str(p)
+                for a in self.agents.values()
+                for p in named_files(a.config)
+                if not p.exists()
+            ]
+
+        try:
+            self._wait(lambda: not missing(), "every file the rendered configs name", 60)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; missing: {', '.join(missing())}") from None
+
+    def _local_config(self, agent: Agent) -> dict[str, Any]:
+        assert agent.mount is not None
+        args = container_args(agent.mount)
+        rendered = agent.mount.path(args[args.index("--config") + 1])
+        return pod_config(yaml.safe_load(rendered.read_text()), agent.mount, port_map(agent.mount))
+
     def _start_collector(self) -> None:
-        hub_dir = self.root / "nodes" / "cn-nanning"
+        # The collector runs beside the hub node and reads the hub's mounted key and bundle.
+        hub_config = self.agents["cn-nanning"].config
         config = {
             "listenHost": "127.0.0.1",
             "listenPort": self.collector_port,
             "tlsCertFile": str(self.tls_cert),
             "tlsKeyFile": str(self.tls_key),
             "database": str(self.root / "collector" / "audit.db"),
-            "trustBundleFile": str(hub_dir / "trust" / "bundle.json"),
-            "hubKeyFile": str(hub_dir / "key" / "key.pem"),
-            "trustAnchorFile": str(hub_dir / "trust" / "hub.pem"),
+            "trustBundleFile": hub_config["gateway"]["trustBundleFile"],
+            "hubKeyFile": hub_config["keyFile"],
+            "trustAnchorFile": hub_config["gateway"]["hubPublicKeyFile"],
             "checkpointIntervalSeconds": 2.0,
             "statusIntervalSeconds": 1.0,
             "statusSink": "kubernetes",
@@ -277,53 +364,13 @@ class LocalDataSpace:
         )
 
     def _start_agents(self) -> None:
-        for node in NODES:
-            self.agents[node] = Agent(node, self.root / "nodes" / node, free_port(), free_port())
-        peers = {n: f"https://127.0.0.1:{a.inbound_port}" for n, a in self.agents.items()}
-        secrets_dir = self.root / "secrets"
-        pseudonym = self.hub.kubectl(
-            "get",
-            "secret",
-            "health-pseudonym-key",
-            "-n",
-            NAMESPACE,
-            "-o",
-            "jsonpath={.data.sm3-hmac-key}",
-        ).stdout
-        write_atomic(
-            secrets_dir / "health-pseudonym-key" / "sm3-hmac-key", base64.b64decode(pseudonym)
-        )
         for node, agent in self.agents.items():
-            trust = agent.dir / "trust"
-            config = {
-                "node": node,
-                "storePath": str(agent.dir / "data" / "audit.db"),
-                "storeMaxBytes": 256 * 1024 * 1024,
-                "keyFile": str(agent.dir / "key" / "key.pem"),
-                "collectorUrl": f"https://127.0.0.1:{self.collector_port}",
-                "caFile": str(self.ca_file),
-                "heartbeatSeconds": 2.0,
-                "listenHost": "127.0.0.1",
-                "listenPort": agent.api_port,
-                "gateway": {
-                    "policyBundleFile": str(trust / "policy-bundle.json"),
-                    "trustBundleFile": str(trust / "bundle.json"),
-                    "hubPublicKeyFile": str(trust / "hub.pem"),
-                    "inboundHost": "127.0.0.1",
-                    "inboundPort": agent.inbound_port,
-                    "tlsCertFile": str(self.tls_cert),
-                    "tlsKeyFile": str(self.tls_key),
-                    "peerCaFile": str(self.ca_file),
-                    "peers": {n: url for n, url in peers.items() if n != node},
-                    "approverKeysFile": str(self.approver_keys_file),
-                    "secretsDir": str(secrets_dir),
-                    "stateDir": str(agent.dir / "state"),
-                    "linkReportSeconds": 2.0,
-                },
-            }
+            assert agent.mount is not None
+            args = container_args(agent.mount)
             path = agent.dir / "agent.yaml"
-            write_atomic(path, yaml.safe_dump(config).encode())
-            agent.process = self._spawn(f"agent-{node}", ["agent", "run", "--config", str(path)])
+            write_atomic(path, yaml.safe_dump(agent.config).encode())
+            args[args.index("--config") + 1] = str(path)
+            agent.process = self._spawn(f"agent-{node}", args)
 
     # ----- waiting -------------------------------------------------------------------------
     def _wait(self, done: Callable[[], Any], what: str, timeout: float) -> None:
@@ -366,3 +413,35 @@ class LocalDataSpace:
         except TimeoutError:
             detail = json.dumps(self.ready_nodes(), indent=1)
             raise TimeoutError(f"nodes not Ready after {timeout:.0f}s:\n{detail}") from None
+
+
+def register_approvers(
+    kubectl: Callable[..., Any], namespace: str, public: dict[str, list[str]]
+) -> None:
+    """Merge approvers' SM2 public keys into the data space's approvers ConfigMap."""
+    current = kubectl(
+        "get",
+        "configmap",
+        APPROVERS_CONFIGMAP,
+        "-n",
+        namespace,
+        "-o",
+        "jsonpath={.data.approvers\\.yaml}",
+        check=False,
+    )
+    merged: dict[str, list[str]] = {}
+    if current.returncode == 0 and current.stdout.strip():
+        merged = {str(k): list(v) for k, v in (yaml.safe_load(current.stdout) or {}).items()}
+    for name, pems in public.items():
+        merged[name] = [*merged.get(name, []), *(p for p in pems if p not in merged.get(name, []))]
+    doc = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": APPROVERS_CONFIGMAP,
+            "namespace": namespace,
+            "labels": dict([APPROVERS_LABEL.split("=")]),
+        },
+        "data": {"approvers.yaml": yaml.safe_dump(merged, sort_keys=True)},
+    }
+    kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))

@@ -12,9 +12,30 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from typing import Any
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
 
-from trustspace.quickstart.space import TRUSTSPACE, LocalDataSpace, Say
+from trustspace.quickstart.space import TRUSTSPACE, Say
+
+#: How long an approval may wait for the approver's key to reach the agent: at once here,
+#: but a kubelet refreshes mounted ConfigMaps only every minute or so.
+KEY_PROPAGATION_SECONDS = 150.0
+
+
+class _Agent(Protocol):
+    @property
+    def api(self) -> str: ...
+
+
+class DataSpace(Protocol):
+    """What the walk-through needs: the agents' APIs and the approvers' private keys (a
+    local data space, or one in kind reached through port-forwards)."""
+
+    @property
+    def agents(self) -> Mapping[str, _Agent]: ...
+
+    def approver_key_file(self, name: str) -> Path: ...
 
 
 def _call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
@@ -29,7 +50,7 @@ def _call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[in
         return int(exc.code), json.loads(exc.read() or b"{}")
 
 
-def allowed_transfer(space: LocalDataSpace, say: Say) -> dict[str, Any]:
+def allowed_transfer(space: DataSpace, say: Say) -> dict[str, Any]:
     vn = space.agents["vn-hanoi"]
     say("transfer 1: logistics tracks VN -> CN (internal): the automatic channel (B7)")
     status, answer = _call(
@@ -58,7 +79,7 @@ def allowed_transfer(space: LocalDataSpace, say: Say) -> dict[str, Any]:
     return answer
 
 
-def reviewed_transfer(space: LocalDataSpace, say: Say) -> dict[str, Any]:
+def reviewed_transfer(space: DataSpace, say: Say) -> dict[str, Any]:
     th = space.agents["th-rayong"]
     say("transfer 2: health records TH -> CN: held in the sandbox for signed approvals (B5, B7)")
     status, held = _call(
@@ -92,27 +113,7 @@ def reviewed_transfer(space: LocalDataSpace, say: Say) -> dict[str, Any]:
         names = ", ".join(group["approvers"])
         say(f"  held {tid[:12]}: needs {group['minApprovals']} of {names}")
         for approver in group["approvers"][: group["minApprovals"]]:
-            key = space.root / "approvers" / f"{approver}.pem"
-            done = subprocess.run(
-                [
-                    *TRUSTSPACE,
-                    "reviews",
-                    "approve",
-                    tid,
-                    "--agent",
-                    th.api,
-                    "--approver",
-                    approver,
-                    "--key",
-                    str(key),
-                ],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
-            if done.returncode != 0:
-                raise RuntimeError(f"approval by {approver} failed: {done.stderr.strip()}")
+            _approve(th.api, tid, approver, space.approver_key_file(approver))
             say(f"    {approver} approved (SM2-signed)")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -126,6 +127,34 @@ def reviewed_transfer(space: LocalDataSpace, say: Say) -> dict[str, Any]:
     raise RuntimeError(f"the reviewed transfer was not delivered in 30s: {view}")
 
 
-def walk_through(space: LocalDataSpace, say: Say) -> None:
+def _approve(agent: str, tid: str, approver: str, key: Path) -> None:
+    deadline = time.monotonic() + KEY_PROPAGATION_SECONDS
+    while True:
+        done = subprocess.run(
+            [
+                *TRUSTSPACE,
+                "reviews",
+                "approve",
+                tid,
+                "--agent",
+                agent,
+                "--approver",
+                approver,
+                "--key",
+                str(key),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if done.returncode == 0:
+            return
+        if "not registered" not in done.stderr or time.monotonic() > deadline:
+            raise RuntimeError(f"approval by {approver} failed: {done.stderr.strip()}")
+        time.sleep(2)
+
+
+def walk_through(space: DataSpace, say: Say) -> None:
     allowed_transfer(space, say)
     reviewed_transfer(space, say)

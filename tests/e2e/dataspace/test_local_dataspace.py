@@ -1,7 +1,9 @@
 """The whole data space as `make run` starts it, and the kubectl plugin against it.
 
 Three control planes, the operator, the collector and three agents as real processes; the
-plugin is the installed `kubectl-trustspace`, found by the real kubectl on PATH.
+plugin is the installed `kubectl-trustspace`, found by the real kubectl on PATH. With the
+TRUSTSPACE_E2E_* variables set (hack/kind-up.sh prints them) the same tests drive that data
+space instead, kind clusters included (tests/support/dataspace.py).
 """
 
 from __future__ import annotations
@@ -14,17 +16,32 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
+from support.dataspace import ExternalDataSpace, external_requested
 from support.operator import wait_for
 from trustspace.kube import kinds as k
-from trustspace.quickstart.space import NAMESPACE, LocalDataSpace
+from trustspace.quickstart.space import LocalDataSpace
 from trustspace.quickstart.walkthrough import allowed_transfer, reviewed_transfer
 
 VENV_BIN = Path(sys.executable).parent
+Space = LocalDataSpace | ExternalDataSpace
+local_only = pytest.mark.skipif(
+    external_requested(),
+    reason="reads the collector's database and a node's private key as files, which an "
+    "external data space keeps inside its clusters",
+)
 
 
 @pytest.fixture(scope="module")
-def space(k8s_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDataSpace]:
+def space(k8s_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Space]:
+    if external_requested():
+        external = ExternalDataSpace(k8s_bin / "kubectl", tmp_path_factory.mktemp("external"))
+        try:
+            yield external.start()
+        finally:
+            external.stop()
+        return
     messages: list[str] = []
     local = LocalDataSpace(tmp_path_factory.mktemp("dataspace"), messages.append)
     try:
@@ -40,11 +57,11 @@ def space(k8s_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
         local.stop()
 
 
-def _plugin(space: LocalDataSpace, k8s_bin: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _plugin(space: Space, k8s_bin: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(
         os.environ,
         PATH=f"{VENV_BIN}{os.pathsep}{k8s_bin}{os.pathsep}{os.environ.get('PATH', '')}",
-        KUBECONFIG=str(space.hub.kubeconfig),
+        KUBECONFIG=str(space.kubeconfig()),
     )
     return subprocess.run(
         [str(k8s_bin / "kubectl"), "trustspace", *args],
@@ -56,28 +73,38 @@ def _plugin(space: LocalDataSpace, k8s_bin: Path, *args: str) -> subprocess.Comp
     )
 
 
-def test_every_node_is_ready_for_real(space: LocalDataSpace) -> None:
+def test_every_node_is_ready_for_real(space: Space) -> None:
     for name, conds in space.ready_nodes().items():
         for type_ in ("Ready", "KeyReady", "AgentReady", "PolicySynced"):
             assert conds.get(type_) == "True", f"{name}: {type_} is {conds.get(type_)}"
-    node = space.kube().get(k.DATASPACENODE, "vn-hanoi", NAMESPACE)
+    ns = space.namespace
+    node = space.kube().get(k.DATASPACENODE, "vn-hanoi", ns)
     assert node is not None
-    # The key lives only in the edge cluster; the hub holds public facts.
-    assert space.kube("edge-vn").get(k.SECRET, "vn-hanoi-sm2-key", "trustspace-edge") is not None
-    assert space.kube().get(k.SECRET, "vn-hanoi-sm2-key", NAMESPACE) is None
+    # The keys live only in the edge cluster; the hub holds public facts.
+    edge_ns = space.node_namespace("vn-hanoi")
+    for secret in ("vn-hanoi-sm2-key", "vn-hanoi-gateway-tls"):
+        assert space.kube("edge-vn").get(k.SECRET, secret, edge_ns) is not None
+        assert space.kube().get(k.SECRET, secret, ns) is None
     assert node["status"]["lastHeartbeatTime"]
+    # The agent runs what the operator rendered: its peers are its MirrorLinks' destinations.
+    config = space.kube("edge-vn").get(k.CONFIG_MAP, "vn-hanoi-agent-config", edge_ns)
+    assert config is not None
+    rendered = yaml.safe_load(config["data"]["agent.yaml"])
+    hub = space.kube().get(k.DATASPACENODE, "cn-nanning", ns)
+    assert hub is not None
+    assert rendered["gateway"]["peers"] == {"cn-nanning": hub["spec"]["endpoint"]}
 
 
-def test_plugin_status_draws_the_tree(space: LocalDataSpace, k8s_bin: Path) -> None:
-    out = _plugin(space, k8s_bin, "status", "-n", NAMESPACE)
+def test_plugin_status_draws_the_tree(space: Space, k8s_bin: Path) -> None:
+    out = _plugin(space, k8s_bin, "status", "-n", space.namespace)
     assert out.returncode == 0, out.stderr
-    assert f"data space {NAMESPACE}" in out.stdout
+    assert f"data space {space.namespace}" in out.stdout
     for node in ("cn-nanning", "vn-hanoi", "th-rayong"):
         assert node in out.stdout
     assert out.stdout.count("Ready") >= 3
 
 
-def test_transfers_through_the_gateways_and_reviews(space: LocalDataSpace, k8s_bin: Path) -> None:
+def test_transfers_through_the_gateways_and_reviews(space: Space, k8s_bin: Path) -> None:
     delivered = allowed_transfer(space, lambda _: None)
     assert delivered["destination"] == "cn-nanning"
     reviewed = reviewed_transfer(space, lambda _: None)
@@ -99,16 +126,16 @@ def test_transfers_through_the_gateways_and_reviews(space: LocalDataSpace, k8s_b
     assert reviewed["id"] in listed.stdout
 
 
-def test_plugin_policy_explain_reads_the_live_objects(space: LocalDataSpace, k8s_bin: Path) -> None:
+def test_plugin_policy_explain_reads_the_live_objects(space: Space, k8s_bin: Path) -> None:
     out = _plugin(
         space,
         k8s_bin,
         "policy",
         "explain",
         "-n",
-        NAMESPACE,
+        space.namespace,
         "--kubeconfig",
-        str(space.hub.kubeconfig),
+        str(space.kubeconfig()),
         "--from",
         "vn-hanoi",
         "--to",
@@ -123,31 +150,32 @@ def test_plugin_policy_explain_reads_the_live_objects(space: LocalDataSpace, k8s
     assert "vn-prime-ministers-office" in out.stdout
 
 
-def test_plugin_rotates_a_key_and_the_agent_keeps_streaming(
-    space: LocalDataSpace, k8s_bin: Path
-) -> None:
+def test_plugin_rotates_a_key_and_the_agent_keeps_streaming(space: Space, k8s_bin: Path) -> None:
     kube = space.kube()
-    before = kube.get(k.DATASPACENODE, "vn-hanoi", NAMESPACE)["status"]["activeKey"]["keyId"]  # type: ignore[index]
-    out = _plugin(space, k8s_bin, "keys", "rotate", "vn-hanoi", "-n", NAMESPACE, "--timeout", "90")
+    before = kube.get(k.DATASPACENODE, "vn-hanoi", space.namespace)["status"]["activeKey"]["keyId"]  # type: ignore[index]
+    out = _plugin(
+        space, k8s_bin, "keys", "rotate", "vn-hanoi", "-n", space.namespace, "--timeout", "90"
+    )
     assert out.returncode == 0, out.stderr
     after = out.stdout.strip()
     assert after and after != before
 
     def streaming_on_new_key() -> bool:
-        body = kube.get(k.DATASPACENODE, "vn-hanoi", NAMESPACE) or {}
+        body = kube.get(k.DATASPACENODE, "vn-hanoi", space.namespace) or {}
         conds = {c["type"]: c for c in (body.get("status") or {}).get("conditions", [])}
         beat_ok = conds.get("AgentReady", {}).get("status") == "True"
         return beat_ok and conds.get("Ready", {}).get("status") == "True"
 
-    wait_for("node Ready after rotation", streaming_on_new_key, timeout=60)
+    # A kubelet refreshes the mounted key within about a minute; the quickstart's at once.
+    wait_for("node Ready after rotation", streaming_on_new_key, timeout=150)
     # A transfer signed with the new key is accepted by the hub's gateway.
     assert allowed_transfer(space, lambda _: None)["state"] == "Delivered"
 
 
-def test_audit_verify_and_offline_evidence(
-    space: LocalDataSpace, k8s_bin: Path, tmp_path: Path
-) -> None:
-    hub_dir = space.root / "nodes" / "cn-nanning"
+@local_only
+def test_audit_verify_and_offline_evidence(space: Space, k8s_bin: Path, tmp_path: Path) -> None:
+    assert isinstance(space, LocalDataSpace)
+    hub_gateway = space.agents["cn-nanning"].config["gateway"]
     verify = _plugin(
         space,
         k8s_bin,
@@ -156,9 +184,9 @@ def test_audit_verify_and_offline_evidence(
         "--db",
         str(space.root / "collector" / "audit.db"),
         "--trust-bundle",
-        str(hub_dir / "trust" / "bundle.json"),
+        hub_gateway["trustBundleFile"],
         "--hub-key",
-        str(hub_dir / "trust" / "hub.pem"),
+        hub_gateway["hubPublicKeyFile"],
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
     document = tmp_path / "certificate-of-origin.pdf"
@@ -174,7 +202,7 @@ def test_audit_verify_and_offline_evidence(
         "--node",
         "th-rayong",
         "--key",
-        str(space.root / "nodes" / "th-rayong" / "key" / "key.pem"),
+        str(space.agents["th-rayong"].key_file),
         "--ca",
         str(space.ca_file),
         "-o",
@@ -191,7 +219,7 @@ def test_audit_verify_and_offline_evidence(
         str(receipt),
         str(document),
         "--hub-key",
-        str(hub_dir / "trust" / "hub.pem"),
+        hub_gateway["hubPublicKeyFile"],
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     document.write_bytes(document.read_bytes() + b" forged")
@@ -203,6 +231,6 @@ def test_audit_verify_and_offline_evidence(
         str(receipt),
         str(document),
         "--hub-key",
-        str(hub_dir / "trust" / "hub.pem"),
+        hub_gateway["hubPublicKeyFile"],
     )
     assert bad.returncode != 0

@@ -61,12 +61,34 @@ def test_shellcheck_catches_a_bad_script(tmp_path: Path) -> None:
     assert "SC2086" in result.stdout
 
 
+def _array(name: str) -> str:
+    """The body of a bash array assignment in kind-up.sh."""
+    script = (ROOT / "hack" / "kind-up.sh").read_text(encoding="utf-8")
+    match = re.search(rf"^{name}=\(\n(.*?)^\)$", script, re.M | re.S)
+    assert match, f"kind-up.sh has no {name}=( ... ) array"
+    return match.group(1)
+
+
+def test_kind_up_gives_every_sample_node_a_reachable_gateway() -> None:
+    """Each sample DataSpaceNode gets a NodePort in the namespace its agent runs in."""
+    gateways = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r'^\s+"(\S+) \S+ (\S+) (3\d{4})"$', _array("gateways"), re.M)
+    }
+    expected = {}
+    for path in sorted((ROOT / "config" / "samples").glob("dataspacenode_*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        ns = doc["spec"].get("placement", {}).get("namespace") or "$demo_ns"
+        expected[doc["metadata"]["name"]] = ns
+    assert gateways == expected
+
+
 def test_kind_up_wires_every_remote_sample_node() -> None:
     """Each remote DataSpaceNode in config/samples gets its kubeconfig Secret, with its key."""
-    script = (ROOT / "hack" / "kind-up.sh").read_text(encoding="utf-8")
+    placements = _array("placements")
     wired = {
         m.group(1): (m.group(2), m.group(3))
-        for m in re.finditer(r'^\s+"(\S+) \$\{edges\[\d\]\} (\S+) (\S+)"$', script, re.M)
+        for m in re.finditer(r'^\s+"(\S+) \$\{edges\[\d\]\} (\S+) (\S+)"$', placements, re.M)
     }
     expected = {}
     for path in sorted((ROOT / "config" / "samples").glob("dataspacenode_*.yaml")):

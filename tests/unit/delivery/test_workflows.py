@@ -69,6 +69,9 @@ def test_workflow_shape() -> None:
     e2e = jobs["e2e-kind"]["steps"]
     runs = [s.get("run", "") for s in e2e]
     assert any("hack/kind-up.sh" in r for r in runs)
+    # kind-up's exports reach the suite, which then drives the kind clusters.
+    assert any("GITHUB_ENV" in r and "kind-up.sh" in r for r in runs)
+    assert any(re.search(r"pytest .*-m e2e .*tests/e2e/dataspace\b", r) for r in runs)
     down = [s for s in e2e if "hack/kind-down.sh" in s.get("run", "")]
     assert down and down[0].get("if") == "always()"
     uploads = [s for s in e2e if str(s.get("uses", "")).startswith("actions/upload-artifact@")]
