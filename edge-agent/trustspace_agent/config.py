@@ -28,6 +28,8 @@ class AgentConfig(BaseModel):
         default=500, alias="batchMaxEvents"
     )
     batch_max_delay_ms: Annotated[int, Field(ge=1)] = Field(default=200, alias="batchMaxDelayMs")
+    ship_window: Annotated[int, Field(ge=1, le=16)] = Field(default=3, alias="shipWindow")
+    """Batches in flight to the hub at once (1: wait for each acknowledgement)."""
     heartbeat_seconds: Annotated[float, Field(gt=0)] = Field(default=10.0, alias="heartbeatSeconds")
     listen_host: str = Field(default="127.0.0.1", alias="listenHost")
     listen_port: Annotated[int, Field(ge=0, le=65535)] = Field(default=8780, alias="listenPort")

@@ -6,14 +6,17 @@ at a time so memory stays bounded whatever the backlog. Every request is SM2-sig
 (:mod:`trustspace.audit.auth`). Failures back off exponentially with full jitter. A
 duplicate is harmless: the hub acknowledges it without storing it twice.
 
-The send loop only waits for the hub: the next body is read from the store while a request
-is in flight, and compaction of acknowledged events (a committed DELETE, one fsync) runs
-beside it, acknowledgements that arrive meanwhile folding into one.
+Up to ``shipWindow`` batches are in flight at once, each its own request, acknowledgements
+taken in order (the hub applies a node's batches in sequence order, waiting briefly for a
+predecessor that is still on the wire). Compaction of acknowledged events (a committed
+DELETE, one fsync) runs beside the send loop, acknowledgements that arrive meanwhile folding
+into one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import json
@@ -32,8 +35,6 @@ from trustspace_agent.metrics import AgentMetrics
 from trustspace_agent.store import AuditStore, SealedBatch
 
 log = logging.getLogger(__name__)
-
-PAGE = 4
 
 
 class Rejected(Exception):
@@ -69,7 +70,7 @@ class HubClient:
     async def __aenter__(self) -> HubClient:
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self._config.request_timeout_seconds),
-            connector=aiohttp.TCPConnector(ssl=self._ssl, limit=4),
+            connector=aiohttp.TCPConnector(ssl=self._ssl, limit=self._config.ship_window + 2),
         )
         return self
 
@@ -171,35 +172,39 @@ class Shipper:
 
     async def _ship(self) -> None:
         assert self.hub_seq is not None
-        while True:
-            page = await self._store.call(
-                functools.partial(AuditStore.batches_after, seq=self.hub_seq, limit=PAGE)
-            )
-            if not page:
-                self._sealed.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._sealed.wait(), timeout=1.0)
-                continue
-            await self._send(page)
-
-    async def _send(self, page: list[SealedBatch]) -> None:
-        bodies = [self._body(batch) for batch in page[:2]]
+        inflight: collections.deque[tuple[SealedBatch, asyncio.Task[Any]]] = collections.deque()
+        sent = self.hub_seq  # the last seq handed to a request
         try:
-            for i, batch in enumerate(page):
-                body = await bodies[i]
-                if i + 2 < len(page):
-                    bodies.append(self._body(page[i + 2]))
-                answer = await self._hub.request("POST", "/v1/audit/batches", body)
+            while True:
+                if len(inflight) < self._config.ship_window:
+                    self._sealed.clear()
+                    page = await self._store.call(
+                        functools.partial(
+                            AuditStore.batches_after,
+                            seq=sent,
+                            limit=self._config.ship_window - len(inflight),
+                        )
+                    )
+                    for batch in page:
+                        body = await self._store.call(
+                            functools.partial(AuditStore.wire_body, batch=batch)
+                        )
+                        request = self._hub.request("POST", "/v1/audit/batches", body)
+                        inflight.append((batch, asyncio.create_task(request)))
+                        sent = batch.last_seq
+                if not inflight:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._sealed.wait(), timeout=1.0)
+                    continue
+                batch, task = inflight.popleft()
+                answer = await task
                 self._metrics.shipped.inc(batch.last_seq - batch.first_seq + 1)
-                self.hub_seq = int(answer["ackedSeq"])
+                self.hub_seq = max(self.hub_seq, int(answer["ackedSeq"]))
                 self._acked.set()
                 self._backoff.reset()
         finally:
-            for pending in bodies:
-                if not pending.cancel() and not pending.cancelled():
-                    pending.exception()  # retrieved: a failed read of an unsent body is moot
-
-    def _body(self, batch: SealedBatch) -> asyncio.Future[bytes]:
-        return asyncio.ensure_future(
-            self._store.call(functools.partial(AuditStore.wire_body, batch=batch))
-        )
+            # After a failure the hub is asked again where it stands; what else was in
+            # flight is moot (a batch it did store comes back as a duplicate at most).
+            for _, task in inflight:
+                task.cancel()
+            await asyncio.gather(*(task for _, task in inflight), return_exceptions=True)

@@ -23,6 +23,16 @@ from trustspace.trust import TrustBundle
 from trustspace_operator.collector.storage import CollectorStorage, NodeState
 
 
+class Gap(AuditError):
+    """The batch does not start right after ``held``, the last seq the hub holds."""
+
+    def __init__(self, message: str, held: int) -> None:
+        super().__init__("gap", message)
+        self.held = held
+        self.after_rejection = False
+        """Set by :mod:`.order`: the batch waited behind one that was rejected."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     acked_seq: int
@@ -66,10 +76,10 @@ def apply_batch(storage: CollectorStorage, batch: ShippedBatch) -> Outcome:
             f"for seq {h.first_seq}..{min(h.last_seq, state.last_seq)}",
         )
     if h.first_seq != state.last_seq + 1:
-        raise AuditError(
-            "gap",
+        raise Gap(
             f"hub holds seq 1..{state.last_seq}; batch starts at {h.first_seq} "
             f"(missing {state.last_seq + 1}..{h.first_seq - 1}, or batches out of order)",
+            state.last_seq,
         )
     if h.prev_event_hash != state.last_hash:
         raise AuditError(

@@ -41,7 +41,8 @@ from trustspace.crypto import InvalidSignature
 from trustspace.trust import TrustBundleFile, TrustError
 from trustspace_operator.collector.checkpointer import Checkpointer
 from trustspace_operator.collector.dbthread import StorageThread
-from trustspace_operator.collector.ingest import apply_batch, check_batch
+from trustspace_operator.collector.ingest import Gap, apply_batch, check_batch
+from trustspace_operator.collector.order import NodeOrder
 from trustspace_operator.collector.status import (
     AuditProgress,
     Heartbeat,
@@ -55,6 +56,9 @@ log = logging.getLogger(__name__)
 NODE_KEY = web.AppKey("node", str)
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# How long a batch that arrived before its predecessor waits for it (agents pipeline a few
+# batches); a real gap is rejected after this.
+ORDER_WAIT_SECONDS = 2.0
 # Status codes per rejection: 401 = who you are is not proven, 403 = you may not, 409 = the
 # batch does not fit the hub's record, 400 = the request itself is wrong.
 _STATUS = {
@@ -96,6 +100,7 @@ class Collector:
         self.status = status
         self.key_name = key_name
         self.nonces = auth.NonceCache()
+        self.order = NodeOrder(ORDER_WAIT_SECONDS)
 
     # -- authentication --------------------------------------------------------------------
 
@@ -129,15 +134,24 @@ class Collector:
         except AuditError as exc:
             log.warning("unauthenticated batch rejected: %s", exc)
             return error(exc)
+        first_seq = 0
         try:
             data = _parse_json(body)
             batch = check_batch(data, node, self.trust.current(), dt.datetime.now(dt.UTC))
+            first_seq = batch.header.first_seq
             try:
-                outcome = await self.db.call(lambda s: apply_batch(s, batch))
+                outcome = await self.order.apply(
+                    node, first_seq, lambda: self.db.call(lambda s: apply_batch(s, batch))
+                )
             except StaleState as exc:
                 raise AuditError("stale_state", str(exc)) from None
         except AuditError as exc:
+            if isinstance(exc, Gap) and exc.after_rejection:
+                # Pipelined behind a batch that was just rejected: that one's reason stands.
+                log.info("batch from %s not applied: %s", node, exc)
+                return error(exc)
             log.warning("batch from %s rejected: %s", node, exc)
+            await self.order.rejected(node, first_seq)
             await self.status.streaming(node, False, reason_of(exc.code), exc.message)
             return error(exc)
         if not outcome.duplicate:
