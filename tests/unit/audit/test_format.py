@@ -76,3 +76,25 @@ def test_batch_signs_header_and_binds_events() -> None:
     for junk in (None, [], {"header": {}}, {"header": {}, "signature": "!!", "events": []}):
         with pytest.raises(BatchError, match="malformed_batch"):
             Batch.from_wire(junk)
+
+
+def test_canonical_json_is_byte_identical_to_the_reference_encoding() -> None:
+    import enum
+
+    from trustspace.canonical import reference_json
+
+    class Kind(enum.StrEnum):
+        A = "a"
+
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    for i in range(0, len(chars), 4096):
+        value = {
+            "k": "".join(chars[i : i + 4096]),
+            "".join(chars[i : i + 3]): [i, -i, 2**63 - 1, -(2**63), True, None],
+            "nested": {"z": [], "a": {}, "e": Kind.A, "t": ("x", 1)},
+        }
+        assert canonical_json(value) == reference_json(value)
+    assert canonical_json({"big": 2**70}) == b'{"big":1180591620717411303424}'
+    for bad in ({"x": 1.5}, [[2.0]], {1: "int key"}, {"when": __import__("datetime").date.today()}):
+        with pytest.raises(TypeError):
+            canonical_json(bad)
