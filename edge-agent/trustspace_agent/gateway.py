@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from trustspace.audit import auth
@@ -114,7 +115,7 @@ class GatewayError(Exception):
         return body
 
     def response(self) -> web.Response:
-        return web.json_response(self.body(), status=self.status, headers=self.headers)
+        return _json_response(self.body(), status=self.status, headers=self.headers)
 
 
 @dataclass
@@ -128,6 +129,31 @@ class _Accepted:
     link: Breaker
     probing: list[Breaker]
     plaintext: bytes
+
+
+def _dumps(value: Any) -> bytes:
+    """JSON for answers and audit details on the hot paths: orjson, or json for what orjson
+    refuses (integers beyond 64 bits in a caller's records)."""
+    try:
+        return orjson.dumps(value)
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(value, ensure_ascii=False).encode()
+
+
+def _text(value: Any) -> str:
+    return _dumps(value).decode()
+
+
+def _json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=_dumps(data),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+        charset="utf-8",
+    )
 
 
 def _now_iso() -> str:
@@ -452,11 +478,12 @@ class Gateway:
             "classification": item.classification,
         }
         original = records_bytes if records_bytes is not None else item.data or b""
+        original_digest = sm3(original).hex()
         requested = EventFields(
             **base,
             action="transfer.requested",
-            payloadDigest=sm3(original).hex(),
-            detail=json.dumps(
+            payloadDigest=original_digest,
+            detail=_text(
                 {
                     "link": item.link,
                     "destination": item.destination,
@@ -490,7 +517,7 @@ class Gateway:
             raise denied
         try:
             self.check_rate(item.link, decision.max_transfers_per_minute)
-            plaintext, kind, protected_fields = self._desensitise(item, decision)
+            plaintext, kind, protected_fields = self._desensitise(item, decision, records_bytes)
             core: dict[str, Any] = {
                 "v": 1,
                 "id": tid,
@@ -502,7 +529,10 @@ class Gateway:
                 "purpose": item.purpose,
                 "dataset": item.dataset,
                 "payloadKind": kind,
-                "payloadDigest": sm3(plaintext).hex(),
+                # Unchanged by desensitisation (the usual case): the digest is already known.
+                "payloadDigest": (
+                    original_digest if plaintext == original else sm3(plaintext).hex()
+                ),
                 "size": len(plaintext),
                 "desensitised": protected_fields,
                 "decision": {
@@ -530,7 +560,7 @@ class Gateway:
             **base,
             action="transfer.protected",
             payloadDigest=core["payloadDigest"],
-            detail=json.dumps(
+            detail=_text(
                 {
                     "encryption": "SM4-GCM",
                     "keyAgreement": "SM2-static-DH+SM3-KDF",
@@ -554,7 +584,7 @@ class Gateway:
         return await self._deliver(tid, item.destination, item.link, frame, core, caller, probing)
 
     def _desensitise(
-        self, item: TransferInput, decision: Decision
+        self, item: TransferInput, decision: Decision, records_bytes: bytes | None
     ) -> tuple[bytes, str, list[dict[str, str]]]:
         fields = [{"field": p.field, "method": p.method} for p in decision.desensitisation]
         if item.records is None:
@@ -569,7 +599,8 @@ class Gateway:
                 )
             return item.data or b"", "bytes", fields
         if not decision.desensitisation:
-            return json.dumps(item.records, separators=(",", ":")).encode(), "records", fields
+            assert records_bytes is not None
+            return records_bytes, "records", fields
         key_for = self.pseudonym_key(item.link)
         try:
             out = [desensitise(r, decision.desensitisation, key_for) for r in item.records]
@@ -608,9 +639,7 @@ class Gateway:
                         **base,
                         action="transfer.delivered",
                         decision="delivered",
-                        detail=json.dumps({"destination": destination, "receipt": outcome.body})[
-                            :1024
-                        ],
+                        detail=_text({"destination": destination, "receipt": outcome.body})[:1024],
                     )
                 ]
             )
@@ -622,7 +651,7 @@ class Gateway:
                 b.finish_probe(True, now)
             for trip in trips:
                 await self.on_trip(trip, actor)
-            return web.json_response(
+            return _json_response(
                 {
                     "id": tid,
                     "state": "Delivered",
@@ -693,7 +722,7 @@ class Gateway:
         self.board.get("link", item.link).in_review += 1
         for b in probing:
             b.finish_probe(True, time.time())
-        return web.json_response(
+        return _json_response(
             {
                 "id": tid,
                 "state": HELD,
@@ -710,14 +739,14 @@ class Gateway:
     async def list_reviews(self, request: web.Request) -> web.Response:
         state = request.query.get("state")
         items = await self.reviews.call(lambda s: s.items(state))
-        return web.json_response({"items": [h.view() for h in items]})
+        return _json_response({"items": [h.view() for h in items]})
 
     async def get_review(self, request: web.Request) -> web.Response:
         tid = request.match_info["id"]
         held = await self.reviews.call(lambda s: s.get(tid))
         if held is None:
             return GatewayError(404, "not_found", f"no held transfer {tid}").response()
-        return web.json_response(held.view())
+        return _json_response(held.view())
 
     async def post_approval(self, request: web.Request) -> web.Response:
         tid = request.match_info["id"]
@@ -789,11 +818,11 @@ class Gateway:
         p = progress(held.meta["groups"], approvals)
         if p.failed:
             await self._finish(tid, held.meta, REJECTED, p.failed, checked["approver"])
-            return web.json_response(
+            return _json_response(
                 {"id": tid, "state": REJECTED, "reason": p.failed, "groups": p.summary}
             )
         if not p.met:
-            return web.json_response({"id": tid, "state": HELD, "groups": p.summary})
+            return _json_response({"id": tid, "state": HELD, "groups": p.summary})
         try:
             return await self.release(tid)
         except GatewayError as exc:
@@ -864,7 +893,7 @@ class Gateway:
     # --- links -------------------------------------------------------------------------------
 
     async def list_links(self, request: web.Request) -> web.Response:
-        return web.json_response(
+        return _json_response(
             {"node": self.node, "items": [b.status() for b in self.board.breakers.values()]}
         )
 
@@ -896,7 +925,7 @@ class Gateway:
             )
         except GatewayError as exc:
             return exc.response()
-        return web.json_response(b.status())
+        return _json_response(b.status())
 
     # --- inbox -------------------------------------------------------------------------------
 
@@ -908,7 +937,7 @@ class Gateway:
             await self.identify(request, "inbox", "inbox.read_refused")
         except GatewayError as exc:
             return exc.response()
-        return web.json_response({"items": await self.inbox.call(lambda s: s.list_ids())})
+        return _json_response({"items": await self.inbox.call(lambda s: s.list_ids())})
 
     async def get_inbox(self, request: web.Request) -> web.Response:
         tid = request.match_info["id"]
@@ -931,7 +960,7 @@ class Gateway:
             )
         except GatewayError as exc:
             return exc.response()
-        return web.json_response(item)
+        return _json_response(item)
 
     # --- inbound -----------------------------------------------------------------------------
 
@@ -948,7 +977,7 @@ class Gateway:
             node, key = await self._authenticate_sender(request, body, engine, sender)
             evidence = self._evidence(request, sm3(body).hex())
             status, answer = (await self._receive(engine, node, key, [body], [evidence]))[0]
-            return web.json_response(answer, status=status)
+            return _json_response(answer, status=status)
         except InputError as exc:
             err = GatewayError(exc.status, exc.code, exc.message, exc.field)
         except GatewayError as exc:
@@ -989,7 +1018,7 @@ class Gateway:
         except GatewayError as exc:
             err = exc
         else:
-            return web.json_response(
+            return _json_response(
                 {"results": [{"status": s, "body": b} for s, b in results]}, status=200
             )
         await self.record_refusal(
@@ -1089,7 +1118,7 @@ class Gateway:
                             policyVersion=a.decision.bundle_version,
                             classification=str(a.frame.core["classification"]),
                             payloadDigest=str(a.frame.core["payloadDigest"]),
-                            detail=json.dumps(
+                            detail=_text(
                                 {
                                     "link": a.link_name,
                                     "approvals": len(a.frame.approvals),
@@ -1278,7 +1307,7 @@ class Gateway:
 
     def inbound_app(self) -> web.Application:
         async def healthz(request: web.Request) -> web.Response:
-            return web.json_response({"status": "ok", "node": self.node})
+            return _json_response({"status": "ok", "node": self.node})
 
         limit = max(self.config.max_payload_bytes, batchwire.MAX_BYTES) + _FRAME_OVERHEAD
         app = web.Application(client_max_size=limit)

@@ -33,12 +33,14 @@ __all__ = ["SM2PrivateKey", "SM2PublicKey"]
 class SM2PublicKey:
     """An SM2 public key (a validated point on the recommended curve)."""
 
-    __slots__ = ("_der", "_native", "_point")
+    __slots__ = ("_der", "_key_id", "_native", "_point")
 
     def __init__(self, x: int, y: int) -> None:
         self._point: Point = _validate_point(x, y)
         self._der = encoding.encode_spki(self._point)
         self._native = NativeKeyCache()
+        # Asked for on every signed request and transfer; the key never changes.
+        self._key_id = sm3(self._der).hex()
 
     # -- loading -------------------------------------------------------------------------
 
@@ -82,7 +84,7 @@ class SM2PublicKey:
     @property
     def key_id(self) -> str:
         """SM3 fingerprint (hex) of the DER SubjectPublicKeyInfo."""
-        return sm3(self._der).hex()
+        return self._key_id
 
     # -- verification --------------------------------------------------------------------
 
