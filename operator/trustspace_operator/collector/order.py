@@ -27,19 +27,21 @@ class NodeOrder:
         self._changed = asyncio.Condition()
         self._held: dict[str, int] = {}
         """node -> last seq known stored (only ever raised)."""
-        self._rejected: dict[str, int] = {}
-        """node -> first seq of its last rejected batch (cleared when one is stored)."""
+        self._rejections = 0
+        self._rejected: dict[str, tuple[int, int]] = {}
+        """node -> (first seq or 0 if unknown, number) of its latest rejected batch."""
 
     async def apply(
         self, node: str, first_seq: int, apply: Callable[[], Awaitable[Outcome]]
     ) -> Outcome:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._wait
+        since = self._rejections
         while True:
             try:
                 outcome = await apply()
             except Gap as gap:
-                if not await self._moved(node, gap, first_seq, deadline - loop.time()):
+                if not await self._moved(node, gap, first_seq, since, deadline - loop.time()):
                     raise
                 continue
             await self._note(node, held=outcome.acked_seq)
@@ -49,11 +51,19 @@ class NodeOrder:
         """A batch of ``node`` starting at ``first_seq`` (0: unknown) was rejected."""
         await self._note(node, rejected=first_seq)
 
-    async def _moved(self, node: str, gap: Gap, first_seq: int, seconds: float) -> bool:
+    async def _moved(self, node: str, gap: Gap, first_seq: int, since: int, seconds: float) -> bool:
         """Wait until the node holds more than ``gap.held``; False if that does not happen."""
 
+        def behind_rejection() -> bool:
+            # Only a rejection while this batch waited, of a batch between what the hub
+            # holds and this one (or of an unreadable one), means the predecessor is gone.
+            rejected = self._rejected.get(node)
+            if rejected is None or rejected[1] <= since:
+                return False
+            return rejected[0] == 0 or gap.held < rejected[0] < first_seq
+
         def progress() -> bool:
-            return self._held.get(node, 0) > gap.held or self._behind_rejection(node, first_seq)
+            return self._held.get(node, 0) > gap.held or behind_rejection()
 
         if seconds <= 0:
             return False
@@ -62,20 +72,16 @@ class NodeOrder:
                 await asyncio.wait_for(self._changed.wait_for(progress), seconds)
             except TimeoutError:
                 return False
-        if self._behind_rejection(node, first_seq):
-            gap.after_rejection = True
-            return False
+            if behind_rejection():
+                gap.after_rejection = True
+                return False
         return True
-
-    def _behind_rejection(self, node: str, first_seq: int) -> bool:
-        rejected = self._rejected.get(node)
-        return rejected is not None and rejected < first_seq
 
     async def _note(self, node: str, held: int | None = None, rejected: int | None = None) -> None:
         async with self._changed:
             if held is not None:
                 self._held[node] = max(held, self._held.get(node, 0))
-                self._rejected.pop(node, None)
             if rejected is not None:
-                self._rejected[node] = rejected
+                self._rejections += 1
+                self._rejected[node] = (rejected, self._rejections)
             self._changed.notify_all()

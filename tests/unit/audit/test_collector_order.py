@@ -97,3 +97,18 @@ def test_batches_behind_a_rejected_one_give_up_at_once(tmp_path: Path) -> None:
     gap = asyncio.run(main())
     assert gap.after_rejection and time.monotonic() - started < 5
     assert store.node_state(b1.header.node).last_seq == 0
+
+
+def test_an_earlier_rejection_does_not_hide_a_later_real_gap(tmp_path: Path) -> None:
+    store = SqliteStorage(tmp_path / "hub.db")
+    b1, b2 = batches(2, 4)
+
+    async def main() -> None:
+        order = NodeOrder(wait=0.3)
+        await order.rejected(b1.header.node, b1.header.first_seq)  # e.g. a forged b1, earlier
+        await order.rejected(b1.header.node, 0)  # and an unreadable body
+        await _run(order, store, b2)  # type: ignore[arg-type]
+
+    with pytest.raises(Gap) as caught:
+        asyncio.run(main())
+    assert not caught.value.after_rejection  # so the node's condition reports this gap
