@@ -10,7 +10,6 @@ A peer that does not know the batch endpoint gets one signed request per frame, 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import ssl
 from collections import deque
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import orjson
 
 from trustspace.audit.auth import sign_request
 from trustspace.audit.keyfile import KeyFile
@@ -51,8 +51,8 @@ class _Peer:
 
 def _json(text: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(text) if text else {}
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = orjson.loads(text) if text else {}
+    except orjson.JSONDecodeError:
         return {"code": "bad_response", "message": text[:200].decode(errors="replace")}
     return body if isinstance(body, dict) else {}
 

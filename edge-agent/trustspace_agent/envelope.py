@@ -29,6 +29,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from trustspace.audit.canonical import canonical_json
 from trustspace.crypto import SM2PrivateKey, SM2PublicKey, seal, sm3, unseal
 from trustspace.crypto.sm2.curve import Point, add
@@ -116,8 +118,6 @@ def encode_frame(core_bytes: bytes, approvals: list[dict[str, Any]], sealed: byt
 
 
 def decode_frame(body: bytes) -> Frame:
-    import json
-
     if body[:4] != MAGIC:
         raise EnvelopeError("frame", "body is not a trustspace transfer frame (TSX1)")
     pos = 4
@@ -132,13 +132,17 @@ def decode_frame(body: bytes) -> Frame:
         parts.append(body[pos : pos + n])
         pos += n
     try:
-        core = json.loads(parts[0])
-        approvals = json.loads(parts[1])["approvals"]
+        core = orjson.loads(parts[0])
+        approvals = orjson.loads(parts[1])["approvals"]
     except (ValueError, KeyError, TypeError):
         raise EnvelopeError("core", "frame header is not JSON") from None
     if not isinstance(core, dict) or not isinstance(approvals, list):
         raise EnvelopeError("core", "frame header has the wrong shape")
-    if canonical_json(core) != parts[0]:
+    try:
+        canonical = canonical_json(core)
+    except TypeError:  # a float, say: no canonical form, so not what the source signed
+        canonical = b""
+    if canonical != parts[0]:
         raise EnvelopeError("core", "frame header is not canonical JSON")
     return Frame(core, parts[0], approvals, body[pos:])
 
