@@ -3,7 +3,7 @@
 For N nodes (default 100 and 1,000) on a fresh local control plane:
   1. plain client: create, with 16 threads, the objects the operator would create for N nodes
      (DataSpaceNode, ServiceAccount, Role, RoleBinding, ConfigMap, StatefulSet, Service,
-     key Secret) - what the API server can take;
+     key Secret, gateway TLS Secret) - what the API server can take;
   2. operator: create N DataSpaceNodes (one hub, N-1 edges) and time until every node is
      KeyReady (its objects exist by then), with the operator's peak RSS;
   3. rotation: request a key rotation on every node and time until all have a new key.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import datetime as dt
 import os
 import sys
 import tempfile
@@ -32,7 +33,7 @@ from trustspace.kube import Kube  # noqa: E402
 from trustspace.kube import kinds as k  # noqa: E402
 from trustspace.localk8s import LocalCluster, find_bin_dir  # noqa: E402
 from trustspace.localk8s.processes import Process  # noqa: E402
-from trustspace_operator import render  # noqa: E402
+from trustspace_operator import gatewaytls, render  # noqa: E402
 
 THREADS = 16
 #: The operator's metrics port during a run; its reconcile counts by cause are printed.
@@ -79,6 +80,9 @@ def wait(
 
 def plain_client(kube: Kube, n: int, ns: str) -> float:
     pem = base64.b64encode(SM2PrivateKey.generate().to_pem()).decode()
+    # One TLS pair for all: the plain client measures the API server, not key generation.
+    cert, key = gatewaytls.GatewayCA.generate(ns).issue(["gw.example"], dt.datetime.now(dt.UTC))
+    tls = {"tls.crt": base64.b64encode(cert).decode(), "tls.key": base64.b64encode(key).decode()}
     kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
 
     def one(i: int) -> None:
@@ -93,6 +97,15 @@ def plain_client(kube: Kube, n: int, ns: str) -> float:
             "data": {"key.pem": pem},
         }
         kube.create(secret)
+        names = render.Names(node.name)
+        tls_secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/tls",
+            "metadata": {"name": names.gateway_tls, "namespace": ns},
+            "data": tls,
+        }
+        kube.create(tls_secret)
 
     t0 = time.monotonic()
     with ThreadPoolExecutor(THREADS) as pool:
@@ -135,6 +148,34 @@ def reconcile_counts() -> str:
     return "reconciles " + ", ".join(sorted(counts))
 
 
+def api_writes(kube: Kube) -> dict[str, int]:
+    """Write requests the API server has served so far, by verb (its own counters)."""
+    resp = kube.api.call_api("GET", kube.server + "/metrics", header_params=kube_auth(kube))
+    counts: dict[str, int] = {}
+    for line in resp.read().decode().splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels, value = line.rsplit(" ", 1)
+        verb = labels.split('verb="', 1)[1].split('"', 1)[0]
+        if verb in ("POST", "PUT", "PATCH", "DELETE", "APPLY"):
+            counts[verb] = counts.get(verb, 0) + int(float(value))
+    return counts
+
+
+def kube_auth(kube: Kube) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    kube.api.update_params_for_auth(headers, [], ["BearerToken"], "/metrics", "GET", None)
+    return headers
+
+
+def writes_since(kube: Kube, before: dict[str, int], n: int) -> str:
+    now = api_writes(kube)
+    diff = {verb: now.get(verb, 0) - before.get(verb, 0) for verb in sorted(now)}
+    total = sum(diff.values())
+    per_verb = ", ".join(f"{verb}={count}" for verb, count in diff.items() if count)
+    return f"{total} API writes ({total / n:.1f} per node: {per_verb})"
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -149,9 +190,10 @@ def run(n: int, bin_dir: Path, workdir: Path) -> dict[str, float]:
         cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
         cluster.kubectl("wait", "--for=condition=established", "--timeout=60s", "crd", "--all")
         kube = Kube.from_kubeconfig(str(cluster.kubeconfig))
-        say(f"N={n}: plain client creating {n * 8} objects with {THREADS} threads")
+        say(f"N={n}: plain client creating {n * 9} objects with {THREADS} threads")
+        writes = api_writes(kube)
         plain = plain_client(kube, n, "plain")
-        say(f"N={n}: plain client took {plain:.1f}s")
+        say(f"N={n}: plain client took {plain:.1f}s; {writes_since(kube, writes, n)}")
 
         ns = "op"
         kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
@@ -182,6 +224,7 @@ def run(n: int, bin_dir: Path, workdir: Path) -> dict[str, float]:
         try:
             time.sleep(2)
             say(f"N={n}: creating {n} DataSpaceNodes for the operator")
+            writes = api_writes(kube)
             t0 = time.monotonic()
             with ThreadPoolExecutor(THREADS) as pool:
                 list(
@@ -192,11 +235,13 @@ def run(n: int, bin_dir: Path, workdir: Path) -> dict[str, float]:
             wait("KeyReady", lambda: (key_ready(kube, ns), n), timeout=900, proc=proc)
             converge = time.monotonic() - t0
             say(f"N={n}: all KeyReady in {converge:.1f}s; {reconcile_counts()}")
+            say(f"N={n}: {writes_since(kube, writes, n)} (the DataSpaceNodes' creation included)")
             objects = sum(1 for _ in kube.list(k.STATEFUL_SET, ns))
             assert objects == n, f"{objects} StatefulSets for {n} nodes"
 
             before = key_ids(kube, ns)
             say(f"N={n}: requesting rotation of {n} keys")
+            writes = api_writes(kube)
             t1 = time.monotonic()
             patch = {"metadata": {"annotations": {"trustspace.io/rotate-key": "bench"}}}
             with ThreadPoolExecutor(THREADS) as pool:
@@ -209,6 +254,7 @@ def run(n: int, bin_dir: Path, workdir: Path) -> dict[str, float]:
             wait("rotated", rotated, timeout=900, proc=proc)
             rotate = time.monotonic() - t1
             say(f"N={n}: all rotated in {rotate:.1f}s; {reconcile_counts()}")
+            say(f"N={n}: {writes_since(kube, writes, n)} (the rotation requests included)")
             assert proc.pid is not None
             rss = peak_rss_mb(proc.pid)
         finally:

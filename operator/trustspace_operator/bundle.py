@@ -114,7 +114,10 @@ class BundlePublisher:
         self._entries: dict[tuple[str, str], trust.TrustedNode] = {}
         self._delivered: dict[tuple[str, str], str] = {}
         self._thread: threading.Thread | None = None
-        self._last_duration = 0.0
+        self._last_cost = 0.0
+        #: True while a staged key waits for the next pass to be announced (a rotation):
+        #: then passes follow each other closely (NodeController.awaiting_publish).
+        self.urgent: Callable[[], bool] | None = None
         self._lock = threading.Lock()
 
     # ----- the hook NodeController calls ---------------------------------------------------
@@ -143,16 +146,18 @@ class BundlePublisher:
             self._dirty.wait(self.every)
             if self._stop.is_set():
                 return
-            # Coalesce a burst; after a slow pass, wait in proportion, so publishing never
-            # takes more than about a fifth of the operator's time in a storm.
-            self._stop.wait(max(self.debounce, 4 * self._last_duration))
+            # Coalesce a burst; after a costly pass, wait in proportion to its CPU time, so
+            # publishing takes at most a fifth of the operator's CPU in a storm of new keys,
+            # or half of it while rotations wait for their next key to be announced.
+            urgent = self.urgent is not None and self.urgent()
+            self._stop.wait(max(self.debounce, (1.0 if urgent else 4.0) * self._last_cost))
             self._dirty.clear()
-            started = time.monotonic()
+            started = time.thread_time()
             try:
                 self.publish()
             except Exception:  # the next change or the periodic pass retries
                 log.exception("publishing the trust bundle failed")
-            self._last_duration = time.monotonic() - started
+            self._last_cost = time.thread_time() - started
 
     # ----- one publication -----------------------------------------------------------------
     def publish(self) -> dict[str, Published]:

@@ -1,12 +1,14 @@
 """kopf handlers: every path leads to `NodeController` (level-triggered, idempotent).
 
-Handlers return nothing (a return value would land in status) and kopf keeps its progress
-and diff-base in annotations, so the structural status schema stays the operator's own.
+Nodes are watched with a raw event handler, not kopf's create/update/resume handlers: the
+controller knows what it has already done, so it needs no diff-base patched onto every node,
+and a burst of events for one node becomes one queued reconcile. kopf still runs the delete
+handler behind its finalizer (progress in annotations, so the status schema stays ours) and
+the per-node timers. The objects a node owns are watched by `watch.OwnedWatcher`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Mapping
@@ -22,18 +24,17 @@ from trustspace.api.constants import (
     TRANSFERPOLICY_PLURAL,
     VERSION,
 )
-from trustspace.kube import FIELD_MANAGER, Kube, Unreachable
+from trustspace.kube import Kube, Unreachable
 from trustspace.kube import kinds as k
-from trustspace_operator import render
 from trustspace_operator.bundle import APPROVERS_LABEL, BundlePublisher
 from trustspace_operator.config import CONFIG
 from trustspace_operator.metrics import METRICS
 from trustspace_operator.nodes import NodeController
 from trustspace_operator.targets import Targets
+from trustspace_operator.watch import OwnedWatcher
 
 log = logging.getLogger(__name__)
 NODES = (GROUP, VERSION, DATASPACENODE_PLURAL)
-MANAGED = {"app.kubernetes.io/managed-by": render.MANAGED_BY}
 _state: dict[str, Any] = {}
 
 
@@ -56,9 +57,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
         prefix="kopf.trustspace.io"
     )
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="kopf.trustspace.io", key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.persistence.finalizer = "trustspace.io/cleanup"
     # Users read our own Events; kopf's are for handler failures only.
     settings.posting.level = logging.WARNING
@@ -83,31 +82,53 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         )
         ctl.publisher = publisher
         publisher.on_published = ctl.bundle_published
+        publisher.urgent = ctl.awaiting_publish
         publisher.directory = ctl.directory
         publisher.on_views_changed = ctl.views_changed
         publisher.events = ctl.events
         publisher.start()
         publisher.key_material_changed()  # a first pass after a restart
+        watcher = OwnedWatcher(hub, CONFIG.namespaces, ctl.enqueue)
+        watcher.start()
         _state["controller"] = ctl
         _state["publisher"] = publisher
+        _state["watcher"] = watcher
     _start_phase_gauge(controller().hub)
 
 
 @kopf.on.cleanup()
 def shutdown(**_: Any) -> None:
-    publisher = _state.get("publisher")
-    if publisher is not None:
-        publisher.stop()
+    for part in ("publisher", "watcher"):
+        if _state.get(part) is not None:
+            _state[part].stop()
     gauge = _state.get("gauge")
     if gauge is not None:
         gauge.set()
 
 
-@kopf.on.resume(*NODES)
-@kopf.on.create(*NODES)
-@kopf.on.update(*NODES)
-def node_changed(body: kopf.Body, reason: str, **_: Any) -> None:
-    controller().reconcile(plain(body), cause=str(reason))
+class NoDiffBase(kopf.DiffBaseStorage):
+    """kopf's create/update/resume handlers are not used, so it keeps no diff-base: that
+    saves one patch of the node per change, and the watch event the patch causes."""
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
+@kopf.on.event(*NODES, id="node-event")
+async def node_event(event: kopf.RawEvent, **_: Any) -> None:
+    """Every watch event of a node, judged on the event loop (no thread hop): most are
+    status writes coming back and need nothing. The controller decides from the spec
+    generation and the rotation request what it has not yet done (nodes.py `wants`)."""
+    ctl = controller()
+    body = event["object"]
+    if event.get("type") == "DELETED":
+        meta = body["metadata"]
+        ctl.forget(meta["namespace"], meta["name"])
+    elif ctl.wants(body) is not None:
+        ctl.node_changed(plain(body))
 
 
 @kopf.timer(*NODES, interval=CONFIG.tick, initial_delay=CONFIG.tick, sharp=False)
@@ -115,18 +136,10 @@ async def node_timer(body: kopf.Body, **_: Any) -> None:
     # Decided on the event loop: a thousand timers would otherwise cost a thread hop each
     # per tick, mostly to learn that nothing is due.
     ctl = controller()
-    if ctl.due(body):
+    cause = ctl.due(body)
+    if cause is not None:
         meta = body["metadata"]
-        await asyncio.to_thread(
-            ctl.reconcile,
-            {"metadata": {"namespace": meta["namespace"], "name": meta["name"]}},
-            cause="timer",
-        )
-
-
-def _changes_only(event: kopf.RawEvent, **_: Any) -> bool:
-    """Skip the initial listing and our own creations before kopf spends a thread on them."""
-    return event.get("type") not in (None, "ADDED")
+        ctl.enqueue(meta["namespace"], meta["name"], cause)
 
 
 @kopf.on.event(GROUP, VERSION, TRANSFERPOLICY_PLURAL, id="policy-changed")
@@ -151,47 +164,6 @@ def node_deleted(body: kopf.Body, **_: Any) -> None:
         controller().cleanup(plain(body))
     except Unreachable as exc:
         raise kopf.TemporaryError(f"edge cluster unreachable: {exc}", delay=15) from exc
-
-
-def _owned_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-    """An object the operator owns changed: repair drift, or pick up workload readiness."""
-    kind = body.get("kind")
-    etype = event.get("type")
-    if etype in (None, "ADDED"):  # the initial listing, or our own creation coming back
-        return
-    meta = body.get("metadata", {})
-    labels = meta.get("labels") or {}
-    node_name = labels.get(render.NODE_LABEL)
-    node_ns = labels.get(render.NODE_NAMESPACE_LABEL)
-    if not node_name or not node_ns:
-        return
-    if etype == "MODIFIED" and kind != "StatefulSet" and _last_writer(meta) == FIELD_MANAGER:
-        return  # our own write coming back
-    ctl = controller()
-    node = ctl.hub.get(k.DATASPACENODE, node_name, node_ns)
-    if node is None or node["metadata"].get("deletionTimestamp"):
-        return
-    ctl.reconcile(node, cause="drift" if kind != "StatefulSet" else "workload")
-
-
-def _last_writer(meta: Mapping[str, Any]) -> str | None:
-    fields = meta.get("managedFields") or []
-    latest = max(fields, key=lambda f: f.get("time") or "", default=None)
-    return latest.get("manager") if latest else None
-
-
-for _group, _version, _plural in (
-    ("", "v1", "serviceaccounts"),
-    ("", "v1", "configmaps"),
-    ("", "v1", "services"),
-    ("", "v1", "secrets"),
-    ("rbac.authorization.k8s.io", "v1", "roles"),
-    ("rbac.authorization.k8s.io", "v1", "rolebindings"),
-    ("apps", "v1", "statefulsets"),
-):
-    kopf.on.event(
-        _group, _version, _plural, labels=MANAGED, id=f"owned-{_plural}", when=_changes_only
-    )(_owned_event)
 
 
 @kopf.on.probe(id="nodes")

@@ -54,9 +54,7 @@ OWNED_CONDITIONS = (
     NodeConditionType.DEGRADED,
 )
 #: Causes that cannot have changed the node's objects when the spec is unchanged.
-_KEYS_ONLY_CAUSES = frozenset({"update", "published"})
-#: kopf hands these handlers the object as it just arrived from a watch.
-_FRESH_CAUSES = frozenset({"create", "update", "resume"})
+_KEYS_ONLY_CAUSES = frozenset({"update", "published", "timer"})
 CREATED_NAMESPACE_ANNOTATION = "trustspace.io/created-for-node"
 SKIP_REMOTE_CLEANUP_ANNOTATION = "trustspace.io/skip-remote-cleanup"
 _CLEANUP_KINDS = (
@@ -156,49 +154,120 @@ class NodeController:
         self._last_full: dict[tuple[str, str], float] = {}
         self._staged_since: dict[tuple[str, str], float] = {}
         self._awaiting_publish: dict[str, tuple[str, str]] = {}
-        self._follow_up = ThreadPoolExecutor(max_workers=4, thread_name_prefix="promote")
+        #: Nodes waiting for a worker, with the cause and the watched body that queued them;
+        #: a node is queued once however many events pile up.
+        self._queued: dict[tuple[str, str], tuple[str, Obj | None]] = {}
+        #: What this process has already done per node: the generation its status reports,
+        #: and the rotation request it has taken up. Watch events that carry older news (our
+        #: own writes coming back, kopf's finalizer patch) are then recognised as such.
+        self._observed: dict[tuple[str, str], int | None] = {}
+        self._taken_request: dict[tuple[str, str], str | None] = {}
+        self._workers = ThreadPoolExecutor(
+            max_workers=max(config.workers, 1), thread_name_prefix="reconcile"
+        )
 
     # ----- entry points --------------------------------------------------------------------
     def lock_for(self, namespace: str, name: str) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault((namespace, name), threading.Lock())
 
-    def reconcile(self, body: Obj, *, cause: str = "reconcile") -> Result:
+    def reconcile(self, body: Obj, *, cause: str = "reconcile", fresh: bool = False) -> Result:
+        """One reconcile of the node. `fresh`: `body` came from a watch event no older than
+        anything this process did to the node; otherwise the node is read first."""
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
         with self.lock_for(*key):
             started = time.monotonic()
             # Timer and drift callers hold a copy that may predate our last status write;
-            # decisions such as "drift or spec change" need the live object. kopf's
-            # create/update/resume bodies are fresh already.
-            fresh: Obj | None = body
-            if cause not in _FRESH_CAUSES:
-                fresh = self.hub.get(k.DATASPACENODE, meta["name"], meta["namespace"])
-            if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+            # decisions such as "drift or spec change" need the live object.
+            live: Obj | None = body
+            if not fresh:
+                live = self.hub.get(k.DATASPACENODE, meta["name"], meta["namespace"])
+            if live is None or live["metadata"].get("deletionTimestamp"):
                 return Result(NodePhase.PENDING)
             try:
-                return self._reconcile(fresh, cause)
+                return self._reconcile(live, cause)
             finally:
                 METRICS.reconcile_seconds.observe(time.monotonic() - started)
                 self._last_full[key] = time.monotonic()
 
+    def wants(self, body: Mapping[str, Any]) -> str | None:
+        """Whether a watched version of the node asks for a reconcile, and why (no I/O).
+
+        Status-only changes (ours coming back, the collector's heartbeats) do not: the
+        timer looks at those. A generation or rotation request this process has already
+        taken up does not either."""
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if meta.get("deletionTimestamp"):
+            return None  # the delete handler's business
+        status = body.get("status") or {}
+        generation = meta.get("generation")
+        if key not in self._last_full:
+            return "create" if status.get("observedGeneration") is None else "resume"
+        if status.get("observedGeneration") != generation and self._observed.get(key) != generation:
+            return "create" if status.get("observedGeneration") is None else "update"
+        request = self.rotation_request(body)
+        if request is not None and self._taken_request.get(key) != request:
+            return "update"
+        return None
+
+    def node_changed(self, body: Obj) -> None:
+        """A watch event of the node: queue a reconcile when it asks for one."""
+        cause = self.wants(body)
+        if cause is not None:
+            meta = body["metadata"]
+            self.enqueue(meta["namespace"], meta["name"], cause, body)
+
+    def enqueue(self, namespace: str, name: str, cause: str, body: Obj | None = None) -> None:
+        """Reconcile the node soon on a worker thread. A node already waiting is not queued
+        again: the one reconcile sees every change so far. `body`: the node as a watch event
+        just delivered it (saves a read); without one, the node is read first."""
+        key = (namespace, name)
+        with self._locks_guard:
+            waiting = self._queued.get(key)
+            if waiting is not None:
+                if waiting[1] is not None:  # keep the newest watched body, or read afresh
+                    self._queued[key] = (waiting[0], body)
+                return
+            self._queued[key] = (cause, body)
+        self._workers.submit(self._run_queued, key)
+
+    def _run_queued(self, key: tuple[str, str]) -> None:
+        with self._locks_guard:
+            # Dequeued before it runs: a change during the reconcile queues another.
+            cause, body = self._queued.pop(key)
+        try:
+            if body is not None:
+                # Queued while an earlier reconcile ran? Then that one may have done it all.
+                with self.lock_for(*key):
+                    if self.wants(body) is None:
+                        return
+                self.reconcile(body, cause=cause, fresh=True)
+            else:
+                self.reconcile({"metadata": {"namespace": key[0], "name": key[1]}}, cause=cause)
+        except Exception:  # the timer retries; a worker thread must not die silently
+            log.exception("reconcile of %s/%s (%s) failed", key[0], key[1], cause)
+
     def tick(self, body: Mapping[str, Any]) -> Result | None:
-        """The periodic check: a full reconcile when due (resync, backoff expiry, rotation,
-        grace expiry, heartbeat staleness); otherwise nothing, and no API call."""
-        if not self.due(body):
+        """The periodic check: a reconcile when due (resync, backoff expiry, rotation, grace
+        expiry, heartbeat staleness); otherwise nothing, and no API call."""
+        cause = self.due(body)
+        if cause is None:
             return None
         meta = body["metadata"]
         return self.reconcile(
-            {"metadata": {"namespace": meta["namespace"], "name": meta["name"]}}, cause="timer"
+            {"metadata": {"namespace": meta["namespace"], "name": meta["name"]}}, cause=cause
         )
 
-    def due(self, body: Mapping[str, Any]) -> bool:
-        """Whether the timer should reconcile now: no I/O, cheap enough for the event loop.
-        `body` may be kopf's read-only view."""
+    def due(self, body: Mapping[str, Any]) -> str | None:
+        """Whether the timer should reconcile now, and why: `resync` re-reads every object,
+        `timer` only the keys (the objects are watched or resynced). No I/O, cheap enough
+        for the event loop; `body` may be kopf's read-only view."""
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
-        if self.lock_for(*key).locked():
-            return False
+        if key in self._queued or self.lock_for(*key).locked():
+            return None
         return self._due(body, key)
 
     def bundle_published(self, key_ids: frozenset[str]) -> None:
@@ -211,19 +280,28 @@ class NodeController:
                 if kid in key_ids
             ]
         for namespace, name in ready:
-            body = {"metadata": {"namespace": namespace, "name": name}}
-            self._follow_up.submit(self.reconcile, body, cause="published")
+            self.enqueue(namespace, name, "published")
+
+    def awaiting_publish(self) -> bool:
+        """Whether a staged key waits for the trust bundle to announce it."""
+        return bool(self._awaiting_publish)
 
     def views_changed(self, namespace: str, names: list[str]) -> None:
         """These nodes' peers or Secrets changed (a MirrorLink or an endpoint moved):
         re-render their agent config now rather than at the next resync."""
         for name in names:
-            body = {"metadata": {"namespace": namespace, "name": name}}
-            self._follow_up.submit(self.reconcile, body, cause="peers")
+            self.enqueue(namespace, name, "peers")
 
     def forget(self, namespace: str, name: str) -> None:
         key = (namespace, name)
-        for table in (self._backoff, self._last_full, self._staged_since, self._locks):
+        for table in (
+            self._backoff,
+            self._last_full,
+            self._staged_since,
+            self._locks,
+            self._observed,
+            self._taken_request,
+        ):
             table.pop(key, None)
 
     # ----- the reconcile -------------------------------------------------------------------
@@ -294,6 +372,8 @@ class NodeController:
         )
         phase = self._phase(conditions, changed)
         self._write_status(body, node, conditions, phase, state, now, agent_status=agent_status)
+        self._observed[key] = node.generation
+        self._taken_request[key] = self.rotation_request(body)
         METRICS.key_age.labels(namespace=node.namespace, node=node.name).set(
             (now - state.not_before).total_seconds()
         )
@@ -455,6 +535,8 @@ class NodeController:
             endorse_successor=node.spec.role == Role.HUB,
         )
         self._staged_since.pop(node_key, None)
+        with self._locks_guard:  # promoted without the announcement (publish_wait passed)
+            self._awaiting_publish.pop(staged.key_id, None)
         METRICS.rotations.inc()
         self.events.post(
             body,
@@ -709,37 +791,35 @@ class NodeController:
         )
         return Result(NodePhase.DEGRADED, retry_in=delay)
 
-    def _due(self, body: Mapping[str, Any], key: tuple[str, str]) -> bool:
+    def _due(self, body: Mapping[str, Any], key: tuple[str, str]) -> str | None:
         now_m = time.monotonic()
         backoff = self._backoff.get(key)
         if backoff is not None:
-            return now_m >= backoff.next_try
+            return "resync" if now_m >= backoff.next_try else None
         status = body.get("status") or {}
         if key not in self._last_full:
-            if status.get("observedGeneration") is None:
-                # Never provisioned: kopf's create handler has it queued (and retries it);
-                # a timer reconcile now would only do the same work twice.
-                return False
-            self._last_full[key] = now_m  # after a restart, resync counts from first sight
+            # Not reconciled by this process yet: its first watch event has it queued.
+            return None
         if now_m - self._last_full[key] >= self.config.resync:
-            return True
-        if status.get("observedGeneration") != body["metadata"].get("generation"):
-            return True
+            return "resync"
+        generation = body["metadata"].get("generation")
+        if status.get("observedGeneration") != generation and self._observed.get(key) != generation:
+            return "resync"
         # A rotation in flight is driven by its own events (the annotation's update, the
         # bundle publication); the timer only catches one left behind.
         patience = max(3 * self.config.tick, self.config.publish_wait)
         lagging = now_m - self._last_full.get(key, 0.0) >= patience
         if lagging and (self.rotation_request(body) is not None or status.get("nextKey")):
-            return True
+            return "timer"
         now = self.clock()
         active = status.get("activeKey") or {}
         nxt = active.get("nextRotationAt")
         if nxt and now >= keys.parse_ts(nxt):
-            return True
+            return "timer"
         for prev in status.get("previousKeys") or []:
             if now >= keys.parse_ts(prev["retireAt"]):
-                return True
-        return self._heartbeat_transition(body, now)
+                return "timer"
+        return "timer" if self._heartbeat_transition(body, now) else None
 
     def _heartbeat_transition(self, body: Mapping[str, Any], now: dt.datetime) -> bool:
         """True when AgentReady as computed now would differ from the status (cheap: no I/O)."""

@@ -12,6 +12,7 @@ import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import orjson
 import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -121,7 +122,53 @@ class Kube:
             raise _error(exc.status or 0, exc.reason or "", exc.body) from exc
         if resp.status >= 400:
             raise _error(resp.status, resp.reason or "", raw)
-        return json.loads(raw) if raw else {}
+        # orjson: decoding responses was a tenth of the operator's CPU with the json module.
+        return orjson.loads(raw) if raw else {}
+
+    def watch_lines(
+        self,
+        kind: Kind,
+        namespace: str | None = None,
+        *,
+        labels: str | None = None,
+        resource_version: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> Iterator[bytes]:
+        """One watch request: the raw JSON lines of its events, undecoded, so a caller can
+        drop the ones it does not need (most of them) without parsing them."""
+        query = [("watch", "true"), ("allowWatchBookmarks", "true")]
+        query.append(("timeoutSeconds", str(timeout_seconds)))
+        if labels:
+            query.append(("labelSelector", labels))
+        if resource_version:
+            query.append(("resourceVersion", resource_version))
+        headers = {"Accept": "application/json"}
+        _, url, headers, _, _ = self.api.param_serialize(
+            "GET",
+            kind.path(namespace),
+            query_params=query,
+            header_params=headers,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            resp = self.api.call_api(
+                "GET",
+                url,
+                header_params=headers,
+                _request_timeout=(self.timeout[0], timeout_seconds + 30.0),
+            )
+            if resp.status >= 400:
+                raise _error(resp.status, resp.reason or "", resp.read())
+            try:
+                for line in resp.response:
+                    if line.strip():
+                        yield line
+            finally:
+                resp.response.close()  # a half-read watch cannot go back to the pool
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise Unreachable(f"{self.server}: {exc}") from exc
+        except k8s.ApiException as exc:
+            raise _error(exc.status or 0, exc.reason or "", exc.body) from exc
 
     # ----- verbs ---------------------------------------------------------------------------
     def get(self, kind: Kind, name: str, namespace: str | None = None) -> Obj | None:
