@@ -15,9 +15,12 @@ ports, as a Pod's own filesystem and network namespace would make them.
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +57,8 @@ class PodMount:
     #: Host port for each named container port (the Pod's network namespace, flattened
     #: onto this machine's loopback).
     host_ports: dict[str, int] = field(default_factory=dict)
+    #: Digest of the Pod template last seen: a new one is a rollout (a new Pod).
+    revision: str = ""
 
     @property
     def statefulset(self) -> str:
@@ -96,6 +101,8 @@ def sync_pod(mount: PodMount) -> bool:
     if sts is None:
         return False
     spec = _pod_spec(sts)
+    template = json.dumps(sts["spec"]["template"], sort_keys=True).encode()
+    mount.revision = hashlib.sha256(template).hexdigest()
     volumes = {v["name"]: v for v in spec.get("volumes") or []}
     # Volume claim templates are volumes too, by name, in a real Pod.
     for claim in sts["spec"].get("volumeClaimTemplates") or []:
@@ -179,6 +186,8 @@ class MountSyncer:
     def __init__(self, mounts: list[PodMount], every: float = 1.0) -> None:
         self.mounts = mounts
         self.every = every
+        #: Called after each periodic pass (the quickstart restarts rolled-out agents).
+        self.on_synced: Callable[[], None] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mounts", daemon=True)
 
@@ -201,3 +210,8 @@ class MountSyncer:
     def _run(self) -> None:
         while not self._stop.wait(self.every):
             self.sync_all()
+            if self.on_synced is not None:
+                try:
+                    self.on_synced()
+                except Exception:  # the next pass tries again; the thread must live on
+                    log.exception("after mount sync")

@@ -17,6 +17,7 @@ import base64
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -95,6 +96,8 @@ class Agent:
     mount: PodMount | None = None
     #: The config the process runs: the operator's, as `mounts.pod_config` localises it.
     config: dict[str, Any] = field(default_factory=dict)
+    #: The Pod template revision the process was started from.
+    revision: str = ""
 
     @property
     def api(self) -> str:
@@ -121,6 +124,8 @@ class LocalDataSpace:
     collector_port: int = 0
     approver_keys: dict[str, SM2PrivateKey] = field(default_factory=dict)
     namespace: str = NAMESPACE
+    _rolling_lock: threading.Lock = field(default_factory=threading.Lock)
+    _stopping: bool = False
 
     # ----- lifecycle -----------------------------------------------------------------------
     def start(self, bin_dir: Path) -> None:
@@ -147,8 +152,14 @@ class LocalDataSpace:
         self._start_collector()
         self.say("starting one agent per node from its rendered StatefulSet and config")
         self._start_agents()
+        # From now on a changed StatefulSet (a new config: a MirrorLink added, say) restarts
+        # that agent from the new objects, as the StatefulSet controller would replace its Pod.
+        assert self.syncer is not None
+        self.syncer.on_synced = self._roll_out
 
     def stop(self) -> None:
+        with self._rolling_lock:
+            self._stopping = True
         if self.syncer is not None:
             self.syncer.stop()
         for proc in reversed(self.processes):
@@ -314,7 +325,9 @@ class LocalDataSpace:
         self.syncer = MountSyncer(mounts)
         self._wait(self.syncer.sync_all, "every agent Pod's volumes in its cluster", 60)
         for agent in self.agents.values():
+            assert agent.mount is not None
             agent.config = self._local_config(agent)
+            agent.revision = agent.mount.revision  # what that config was rendered with
         # The trust ConfigMap is an optional volume (as for a Pod): keep syncing until the
         # files the configs name are all there.
         self.syncer.start()
@@ -363,14 +376,32 @@ class LocalDataSpace:
             env={"KUBECONFIG": str(self.hub.kubeconfig)},
         )
 
+    def _agent_args(self, agent: Agent) -> list[str]:
+        assert agent.mount is not None
+        args = container_args(agent.mount)
+        path = agent.dir / "agent.yaml"
+        write_atomic(path, yaml.safe_dump(agent.config).encode())
+        args[args.index("--config") + 1] = str(path)
+        return [*TRUSTSPACE, *args]
+
     def _start_agents(self) -> None:
         for node, agent in self.agents.items():
-            assert agent.mount is not None
-            args = container_args(agent.mount)
-            path = agent.dir / "agent.yaml"
-            write_atomic(path, yaml.safe_dump(agent.config).encode())
-            args[args.index("--config") + 1] = str(path)
-            agent.process = self._spawn(f"agent-{node}", args)
+            agent.process = self._spawn(f"agent-{node}", self._agent_args(agent)[len(TRUSTSPACE) :])
+
+    def _roll_out(self) -> None:
+        for node, agent in self.agents.items():
+            mount, proc = agent.mount, agent.process
+            if mount is None or proc is None or mount.revision == agent.revision:
+                continue
+            with self._rolling_lock:
+                if self._stopping:
+                    return
+                self.say(f"{node}: its StatefulSet changed; restarting its agent (a rollout)")
+                agent.config = self._local_config(agent)
+                agent.revision = mount.revision
+                proc.stop()
+                proc.argv = self._agent_args(agent)
+                proc.start(dict(os.environ))
 
     # ----- waiting -------------------------------------------------------------------------
     def _wait(self, done: Callable[[], Any], what: str, timeout: float) -> None:
@@ -378,7 +409,7 @@ class LocalDataSpace:
         last = 0.0
         while time.monotonic() < deadline:
             for proc in self.processes:
-                if not proc.running():
+                if not proc.running() and not self._rolling_lock.locked():
                     raise RuntimeError(
                         f"{proc.name} exited while waiting for {what}; its log "
                         f"{proc.log_path} ends with:\n{proc.log_tail(15)}"

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -234,3 +235,56 @@ def test_audit_verify_and_offline_evidence(space: Space, k8s_bin: Path, tmp_path
         hub_gateway["hubPublicKeyFile"],
     )
     assert bad.returncode != 0
+
+
+def test_a_new_link_reaches_the_running_source_agent(space: Space) -> None:
+    """Last in this file: the source's agent is replaced (a rollout) to pick up its new peer."""
+    ns = space.namespace
+    link = {
+        "apiVersion": "trustspace.io/v1alpha1",
+        "kind": "MirrorLink",
+        "metadata": {"name": "th-rayong-to-vn-hanoi", "namespace": ns},
+        "spec": {
+            "source": {"name": "th-rayong"},
+            "destination": {"name": "vn-hanoi"},
+            "datasets": [
+                {"name": "tracks", "classification": "internal", "categories": ["logistics"]}
+            ],
+            "policyRefs": [{"name": "logistics-auto"}],
+        },
+    }
+    hub = space.kube()
+    hub.apply(link)
+    edge_ns = space.node_namespace("th-rayong")
+    vn = hub.get(k.DATASPACENODE, "vn-hanoi", ns)
+    assert vn is not None
+
+    def rendered_peers() -> dict[str, str]:
+        cm = space.kube("edge-th").get(k.CONFIG_MAP, "th-rayong-agent-config", edge_ns) or {}
+        text = (cm.get("data") or {}).get("agent.yaml") or "{}"
+        return dict((yaml.safe_load(text).get("gateway") or {}).get("peers") or {})
+
+    try:
+        wait_for(
+            "the new peer in th-rayong's rendered config",
+            lambda: rendered_peers().get("vn-hanoi") == vn["spec"]["endpoint"],
+            timeout=60,
+        )
+        if isinstance(space, LocalDataSpace):
+            agent = space.agents["th-rayong"]
+            wait_for(
+                "th-rayong's agent restarted with the new peer",
+                lambda: "vn-hanoi" in agent.config["gateway"]["peers"],
+                timeout=30,
+            )
+
+            def healthy() -> bool:
+                try:
+                    with urllib.request.urlopen(f"{agent.api}/healthz", timeout=5) as resp:  # noqa: S310
+                        return bool(resp.status == 200)
+                except OSError:
+                    return False
+
+            wait_for("th-rayong's agent serving again", healthy, timeout=60)
+    finally:
+        hub.delete(k.MIRRORLINK, "th-rayong-to-vn-hanoi", ns)
