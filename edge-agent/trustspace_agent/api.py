@@ -9,7 +9,7 @@ Callers must treat both as "operation refused".
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
@@ -52,7 +52,13 @@ class Appender:
         return events
 
 
-def build_app(appender: Appender, store: StoreThread, metrics: AgentMetrics) -> web.Application:
+class AppendsEvents(Protocol):
+    async def append(self, fields: list[EventFields]) -> list[Appended]: ...
+
+
+def build_app(
+    appender: AppendsEvents, store: StoreThread, metrics: AgentMetrics
+) -> web.Application:
     async def post_events(request: web.Request) -> web.Response:
         try:
             data = orjson.loads(await request.read())

@@ -204,14 +204,15 @@ class AuditStore:
     def unsealed(self) -> int:
         return self.last_seq - self.sealed_seq
 
-    def seal(self, key: SM2PrivateKey, max_events: int) -> int:
-        """Sign the next batch of up to ``max_events`` unsealed events; return its size.
+    def seal(self, key: SM2PrivateKey, max_events: int, max_batches: int = 1) -> int:
+        """Sign up to ``max_batches`` batches of up to ``max_events`` unsealed events each,
+        in one transaction (one fsync however many); return the number of events sealed.
 
         Straight from the stored canonical bytes: the events were validated at append.
         """
         rows = self._db.execute(
-            "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-            (self.sealed_seq, max_events),
+            "SELECT seq, body, hash FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+            (self.sealed_seq, max_events * max_batches),
         ).fetchall()
         if not rows:
             return 0
@@ -227,23 +228,33 @@ class AuditStore:
                 f"unsealed events {first_seq}..{last_seq} ({len(rows)} rows) do not follow "
                 f"sealed seq {self.sealed_seq}"
             )
-        header, signature = seal_bodies(
-            self.node,
-            first_seq,
-            first["prev"],
-            [body.encode() for _, body in rows],
-            self.last_batch_hash,
-            key,
-        )
-        header_json = json.dumps(header.to_dict(), separators=(",", ":"), sort_keys=True)
-        h = header.hash()
-        with self._tx():
-            self._db.execute(
-                "INSERT INTO batches VALUES (?, ?, ?, ?, ?)",
-                (first_seq, last_seq, header_json, base64.b64encode(signature).decode(), h),
+        prev_event, prev_batch = first["prev"], self.last_batch_hash
+        sealed = []
+        for start in range(0, len(rows), max_events):
+            chunk = rows[start : start + max_events]
+            header, signature = seal_bodies(
+                self.node,
+                chunk[0][0],
+                prev_event,
+                [body.encode() for _, body, _ in chunk],
+                prev_batch,
+                key,
             )
-            self._set(sealed_seq=last_seq, last_batch_hash=h)
-        self.sealed_seq, self.last_batch_hash = last_seq, h
+            header_json = json.dumps(header.to_dict(), separators=(",", ":"), sort_keys=True)
+            prev_event, prev_batch = chunk[-1][2], header.hash()
+            sealed.append(
+                (
+                    header.first_seq,
+                    header.last_seq,
+                    header_json,
+                    base64.b64encode(signature).decode(),
+                    prev_batch,
+                )
+            )
+        with self._tx():
+            self._db.executemany("INSERT INTO batches VALUES (?, ?, ?, ?, ?)", sealed)
+            self._set(sealed_seq=last_seq, last_batch_hash=prev_batch)
+        self.sealed_seq, self.last_batch_hash = last_seq, prev_batch
         return len(rows)
 
     # -- shipping --------------------------------------------------------------------------

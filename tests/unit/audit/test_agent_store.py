@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from trustspace.audit.batch import GENESIS_BATCH_HASH
 from trustspace.audit.event import GENESIS_HASH, EventFields, verify_chain
 from trustspace.crypto import SM2PrivateKey
 from trustspace_agent.store import AuditBackpressure, AuditStore
@@ -84,3 +85,28 @@ def test_appended_bytes_are_the_models_canonical_encoding_and_seal_verifies(
     rebuilt.verify_signature(key.public_key())
     assert rebuilt.header.prev_event_hash == appended[1].hash()
     assert rebuilt.header.prev_batch_hash == first.hash
+
+
+def test_sealing_several_batches_in_one_commit_chains_them(tmp_path: Path) -> None:
+    store = AuditStore(tmp_path / "a.db", "edge-sg", 1 << 30)
+    store.append_many([F] * 23)
+    key = SM2PrivateKey.generate()
+    assert store.seal(key, 5, max_batches=4) == 20
+    assert store.seal(key, 5, max_batches=4) == 3
+    sealed = store.batches_after(0, 10)
+    assert [(b.first_seq, b.last_seq) for b in sealed] == [
+        (1, 5),
+        (6, 10),
+        (11, 15),
+        (16, 20),
+        (21, 23),
+    ]
+    prev_batch, prev_event = GENESIS_BATCH_HASH, GENESIS_HASH
+    for stored in sealed:
+        batch = store.batch(stored)
+        batch.verify_signature(key.public_key())
+        batch.check_contents()
+        assert batch.header.prev_batch_hash == prev_batch
+        assert batch.header.prev_event_hash == prev_event
+        prev_batch, prev_event = stored.hash, batch.events[-1].hash()
+    assert store.last_batch_hash == prev_batch and store.sealed_seq == 23
