@@ -24,7 +24,9 @@ def _caught_up(harness: Harness) -> bool:
 def test_agent_sigkill_repeatedly_during_50k_events(harness: Harness) -> None:
     harness.start_collector()
     harness.start_agent(NODE)
-    loader = Loader(harness, NODE, total=50_000, chunk=100).start()
+    # Paced so the load lasts well over the kills below (unpaced, the agent takes the 50,000
+    # events in a few seconds, before five kills could happen).
+    loader = Loader(harness, NODE, total=50_000, chunk=100, pause=0.03).start()
     kills = 0
     while not loader.done and kills < 12:
         time.sleep(1.0)  # let the load run between kills; this is the test's rhythm
