@@ -51,7 +51,8 @@ class StoreCorrupt(RuntimeError):
     """The store's bookkeeping contradicts itself; the agent must not guess."""
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass costs about 1 µs more to build, once per event here.
+@dataclass(slots=True)
 class Appended:
     """An appended event as the store wrote it: seq, chain link and canonical encoding."""
 
