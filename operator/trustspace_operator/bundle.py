@@ -26,7 +26,7 @@ from trustspace.api.dataspacenode import DataSpaceNode
 from trustspace.crypto import sm3
 from trustspace.kube import ApiError, Kube, Obj, Unreachable
 from trustspace.kube import kinds as k
-from trustspace_operator import gatewaytls, keys, render
+from trustspace_operator import collectortls, gatewaytls, keys, render
 from trustspace_operator.events import EventRecorder
 from trustspace_operator.links import update_links
 from trustspace_operator.metrics import METRICS
@@ -89,12 +89,19 @@ class BundlePublisher:
         *,
         namespaces: list[str] | None = None,
         collector_ca: str | None = None,
+        collector_url: str | None = None,
+        collector_tls_secret: str | None = None,
         debounce: float = 0.3,
         every: float = 10.0,
     ) -> None:
         self.hub = hub
         self.namespaces = namespaces or []
         self.collector_ca = collector_ca
+        #: With a Secret name, the collector's serving pair is issued into each data space
+        #: (collectortls.py) for `collector_url`; its CA then is the collector CA agents get.
+        self.collector_url = collector_url
+        self.collector_tls_secret = collector_tls_secret
+        self._tls = gatewaytls.GatewayTls(hub)
         self.policies = PolicyCompiler(hub)
         self.events: EventRecorder | None = None
         #: Called with the key ids of every bundle just delivered (NodeController promotes).
@@ -199,6 +206,9 @@ class BundlePublisher:
         """What the gateways need beside the bundles: the CA of their serving certificates
         and the approvers' public keys (always present, so the file always exists)."""
         extras = {render.APPROVERS_KEY: "{}\n"}
+        collector_ca = self._collector_tls(space)
+        if collector_ca and not self.collector_ca:
+            extras[render.COLLECTOR_CA_KEY] = collector_ca
         ca = gatewaytls.read_ca_cert(self.hub, space)
         if ca:
             extras[render.GATEWAY_CA_KEY] = ca
@@ -207,6 +217,26 @@ class BundlePublisher:
         if text:
             extras[render.APPROVERS_KEY] = str(text)
         return extras
+
+    def _collector_tls(self, space: str) -> str | None:
+        """Keep the collector's serving pair issued in `space`; returns its CA certificate."""
+        if not (self.collector_tls_secret and self.collector_url):
+            return None
+        try:
+            ca, why = collectortls.ensure(
+                self.hub,
+                self._tls,
+                self.collector_tls_secret,
+                space,
+                self.collector_url,
+                dt.datetime.now(dt.UTC),
+            )
+        except (ApiError, Unreachable) as exc:  # the next pass retries; bundles go out anyway
+            log.warning("collector TLS pair in %s not issued: %s", space, exc)
+            return None
+        if why is not None:
+            log.info("collector TLS pair %s/%s issued: %s", space, self.collector_tls_secret, why)
+        return ca.cert_pem.decode()
 
     def _publish_space(self, space: str, bodies: list[Obj], policies: list[Obj]) -> None:
         live = [b for b in bodies if not b["metadata"].get("deletionTimestamp")]

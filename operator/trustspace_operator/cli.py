@@ -64,6 +64,12 @@ def operator_group() -> None:
     default=None,
     help="CA of the collector's TLS certificate, shipped to agents with the trust bundle.",
 )
+@click.option(
+    "--collector-tls-secret",
+    default=None,
+    help="Issue the collector's TLS pair into this Secret in each data space's namespace, "
+    "from the data space's CA (then that CA is the collector CA agents get).",
+)
 @click.option("--tick", type=float, default=None, help="Seconds between per-node checks.")
 @click.option(
     "--log-format",
@@ -81,6 +87,7 @@ def run(
     agent_runtime: str | None,
     collector_url: str | None,
     collector_ca_file: str | None,
+    collector_tls_secret: str | None,
     tick: float | None,
     log_format: str | None,
 ) -> None:
@@ -95,6 +102,7 @@ def run(
         ("TRUSTSPACE_AGENT_RUNTIME", agent_runtime),
         ("TRUSTSPACE_COLLECTOR_URL", collector_url),
         ("TRUSTSPACE_COLLECTOR_CA_FILE", collector_ca_file),
+        ("TRUSTSPACE_COLLECTOR_TLS_SECRET", collector_tls_secret),
         ("TRUSTSPACE_TICK", None if tick is None else str(tick)),
         ("TRUSTSPACE_NAMESPACES", ",".join(namespaces) or None),
     ):

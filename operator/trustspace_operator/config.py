@@ -44,6 +44,11 @@ class OperatorConfig:
     collector_ca_file: str | None = field(
         default_factory=lambda: os.environ.get("TRUSTSPACE_COLLECTOR_CA_FILE") or None
     )
+    #: Secret the collector's TLS serving pair is issued into, in each data space's namespace
+    #: on the hub, by the data space's CA (collectortls.py); None: bring your own pair.
+    collector_tls_secret: str | None = field(
+        default_factory=lambda: os.environ.get("TRUSTSPACE_COLLECTOR_TLS_SECRET") or None
+    )
     #: Seconds between the per-node timer's checks (rotation due, heartbeats, retries).
     tick: float = field(default_factory=lambda: _env_float("TRUSTSPACE_TICK", 10.0))
     #: Seconds between full re-applies of a node's objects when nothing asked for one.

@@ -181,12 +181,20 @@ def node_secret(node: DataSpaceNode, ca: GatewayCA, now: dt.datetime) -> Obj:
 
 def needs_issue(secret: Obj, node: DataSpaceNode, ca: GatewayCA, now: dt.datetime) -> str | None:
     """Why a node's pair must be (re-)issued, or None when it is fine or not ours."""
+    return reissue_reason(secret, node_sans(node), ca, now, moved="the endpoint changed")
+
+
+def reissue_reason(
+    secret: Obj, hosts: list[str], ca: GatewayCA, now: dt.datetime, *, moved: str
+) -> str | None:
+    """Why a pair issued for `hosts` must be (re-)issued (`moved` when the names differ), or
+    None when it is fine or not ours."""
     meta = secret.get("metadata") or {}
     if (meta.get("labels") or {}).get("app.kubernetes.io/managed-by") != render.MANAGED_BY:
         return None  # the user's own pair
     ann = meta.get("annotations") or {}
-    if ann.get(SANS_ANNOTATION) != ",".join(node_sans(node)):
-        return "the endpoint changed"
+    if ann.get(SANS_ANNOTATION) != ",".join(hosts):
+        return moved
     if ann.get(CA_ANNOTATION) != fingerprint(ca.cert_pem):
         return "the gateway CA changed"
     try:

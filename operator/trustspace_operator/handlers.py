@@ -78,6 +78,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
             targets,
             namespaces=CONFIG.namespaces,
             collector_ca=ca,
+            collector_url=CONFIG.collector_url,
+            collector_tls_secret=CONFIG.collector_tls_secret,
             every=max(CONFIG.tick, 1.0) * 10,
         )
         ctl.publisher = publisher
