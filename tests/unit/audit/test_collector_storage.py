@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from support.postgres import PostgresServer
+from trustspace.audit import merkle
 from trustspace.audit.batch import GENESIS_BATCH_HASH, Batch, seal_batch
 from trustspace.audit.errors import AuditError
 from trustspace.audit.event import GENESIS_HASH, EventFields, chain_event
+from trustspace.audit.wire import check_wire_batch
 from trustspace.crypto import SM2PrivateKey
 from trustspace_operator.collector.ingest import apply_batch
 from trustspace_operator.collector.storage import (
@@ -123,3 +125,20 @@ def test_timestamps_are_kept_verbatim(store: CollectorStorage) -> None:
     last = store.node_state(NODE).last_event_time
     assert last == b1.events[-1].time
     assert dt.datetime.fromisoformat(last.replace("Z", "+00:00")).tzinfo is not None
+
+
+def test_a_batch_checked_on_the_wire_is_stored_like_the_model(store: CollectorStorage) -> None:
+    b1, b2 = batches(2, 3)
+    key_for = {KEY.key_id: KEY.public_key()}.__getitem__
+    checked = [check_wire_batch(b.to_wire(), NODE, key_for) for b in (b1, b2)]
+    assert all(c is not None for c in checked)
+    for c in checked:
+        assert c is not None
+        apply_batch(store, c)
+    state = store.node_state(NODE)
+    assert (state.last_seq, state.last_hash) == (6, b2.events[-1].hash())
+    assert state.last_batch_hash == b2.header.hash()
+    bodies = [body for _, body, _ in store.event_bodies(NODE, 1, 6)]
+    assert bodies == [e.canonical().decode() for e in (*b1.events, *b2.events)]
+    for _, stored, data in store.iter_leaves():
+        assert stored == merkle.leaf_hash(data)
