@@ -46,6 +46,10 @@ gateways=(
   "my-kuantan ${edges[1]} trustspace-edge 30445"
 )
 
+# The hub's audit collector (chart value collector.*): in the samples' namespace beside the
+# hub node cn-nanning, reached by every agent (hub and edges) at a NodePort of the hub.
+collector_port=30440
+
 step=0
 steps=9
 say() { printf '[kind-up] %s\n' "$*" >&2; }
@@ -63,6 +67,11 @@ docker info >/dev/null 2>&1 || die "the Docker engine does not answer ('docker i
 mkdir -p "$dir"
 kcfg() { echo "$dir/$1.kubeconfig"; }
 k() { local cluster=$1; shift; kubectl --kubeconfig "$(kcfg "$cluster")" "$@"; }
+# A cluster's node address on the kind docker network: what the other clusters can dial.
+address() {
+  docker inspect -f '{{(index .NetworkSettings.Networks "kind").IPAddress}}' "$1-control-plane" \
+    || die "no address for $1-control-plane on the kind network (docker inspect)"
+}
 
 next "kind clusters: $hub ${edges[*]}"
 for cluster in "$hub" "${edges[@]}"; do
@@ -90,11 +99,22 @@ for cluster in "${edges[@]}"; do
     || die "kind load into $cluster failed; is the cluster running? (kind get clusters)"
 done
 
-next "chart into $hub (mode=hub)"
+next "chart into $hub (mode=hub; collector in $demo_ns)"
+collector_url="https://$(address "$hub"):$collector_port"
+say "      collector: $collector_url (NodePort $collector_port of $hub)"
+# The collector runs in the data space's namespace, so that exists first. No --wait: the
+# collector starts once the operator has provisioned the hub node (its key Secret, the trust
+# ConfigMap, its TLS pair), which needs the samples below; the operator is waited for here.
+k "$hub" create namespace "$demo_ns" --dry-run=client -o yaml | k "$hub" apply -f - >/dev/null
 helm upgrade --install "$release" "$root/charts/trustspace" --kubeconfig "$(kcfg "$hub")" \
-  -n "$system_ns" --create-namespace --wait --timeout 5m \
+  -n "$system_ns" --create-namespace --timeout 5m \
   --set image.tag="$tag" --set agentImage="$agent_image" --set image.pullPolicy=Never \
+  --set collector.dataSpace.namespace="$demo_ns" --set collector.dataSpace.hubNode=cn-nanning \
+  --set collector.url="$collector_url" --set collector.service.type=NodePort \
+  --set collector.service.nodePort="$collector_port" \
   || die "helm install into $hub failed; see 'kubectl --kubeconfig $(kcfg "$hub") -n $system_ns get pods,events'"
+k "$hub" -n "$system_ns" rollout status "deploy/$release-operator" --timeout=5m \
+  || die "the operator did not become ready; see 'kubectl --kubeconfig $(kcfg "$hub") -n $system_ns describe pods'"
 
 next "chart into the edges (mode=edge, namespaces $edge_namespaces)"
 for cluster in "${edges[@]}"; do
@@ -131,7 +151,6 @@ edge_kubeconfig() { # CLUSTER OUT
 }
 
 next "wiring the edges to the hub: kubeconfig Secrets in $hub/$demo_ns ($credentials credentials)"
-k "$hub" create namespace "$demo_ns" --dry-run=client -o yaml | k "$hub" apply -f - >/dev/null
 for cluster in "${edges[@]}"; do
   edge_kubeconfig "$cluster" "$dir/$cluster.internal.kubeconfig"
 done
@@ -160,8 +179,7 @@ k "$hub" -n "$demo_ns" apply -f "$root/config/samples/" \
 next "gateway endpoints: a NodePort per node on its cluster's address in the kind network"
 for entry in "${gateways[@]}"; do
   read -r node cluster ns port <<<"$entry"
-  address=$(docker inspect -f '{{(index .NetworkSettings.Networks "kind").IPAddress}}' "$cluster-control-plane") \
-    || die "no address for $cluster-control-plane on the kind network (docker inspect)"
+  address=$(address "$cluster")
   say "      $node: https://$address:$port ($cluster, namespace $ns)"
   k "$cluster" apply -f - >/dev/null <<EOF
 apiVersion: v1
@@ -181,7 +199,12 @@ EOF
     || die "could not set the endpoint of DataSpaceNode $node"
 done
 
-next "waiting up to $timeout for every DataSpaceNode to be Ready"
+next "waiting up to $timeout for the collector, then for every DataSpaceNode to be Ready"
+# Agents report Ready through the collector (heartbeats, audit): it comes first.
+k "$hub" -n "$demo_ns" rollout status "deploy/$release-collector" --timeout="$timeout" || {
+  k "$hub" -n "$demo_ns" describe pods -l app.kubernetes.io/component=collector >&2 || true
+  die "the collector did not become ready: it needs Secret cn-nanning-sm2-key, ConfigMap trustspace-trust-bundle and Secret trustspace-collector-tls in $demo_ns (the operator makes them); 'kubectl --kubeconfig $(kcfg "$hub") -n $demo_ns logs deploy/$release-collector' shows its view"
+}
 if ! k "$hub" -n "$demo_ns" wait --for=condition=Ready dsn --all --timeout="$timeout"; then
   k "$hub" -n "$demo_ns" get dsn -o wide >&2 || true
   die "not every DataSpaceNode became Ready: 'kubectl --kubeconfig $(kcfg "$hub") -n $demo_ns describe dsn' shows their conditions, 'kubectl --kubeconfig $(kcfg "$hub") -n $system_ns logs deploy/$release-operator' the operator's view"

@@ -55,6 +55,11 @@ def _docs(rendered: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(rendered) if d]
 
 
+def _component(doc: dict[str, Any]) -> str | None:
+    labels = doc["metadata"].get("labels") or {}
+    return labels.get("app.kubernetes.io/component")
+
+
 @pytest.mark.parametrize("extra", [(), EDGE], ids=["hub", "edge"])
 def test_helm_lint(helm: Helm, extra: tuple[str, ...]) -> None:
     result = helm("lint", "--strict", str(CHART), *extra)
@@ -104,14 +109,26 @@ def test_template_applies_server_side(
         "template", release, str(CHART), "-n", namespace,
         "--set", "metrics.serviceMonitor.enabled=false", *extra,
     ).stdout  # fmt: skip
-    kinds = sorted({d["kind"] for d in _docs(rendered)})
+    docs = _docs(rendered)
+    kinds = sorted({d["kind"] for d in docs})
+    collector = sorted(d["kind"] for d in docs if _component(d) == "collector")
     if extra:
         assert kinds == ["ClusterRole", "Namespace", "RoleBinding", "ServiceAccount"]
+        assert collector == []  # an edge cluster ships to the hub's collector
     else:
         assert kinds == [
-            "ClusterRole", "ClusterRoleBinding", "Deployment", "NetworkPolicy",
-            "PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount",
+            "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "NetworkPolicy",
+            "PersistentVolumeClaim", "PodDisruptionBudget", "Role", "RoleBinding", "Service",
+            "ServiceAccount",
         ]  # fmt: skip
+        assert collector == [
+            "ConfigMap", "Deployment", "NetworkPolicy", "PersistentVolumeClaim", "Role",
+            "RoleBinding", "Service", "ServiceAccount",
+        ]  # fmt: skip
+        (operator,) = [d for d in docs if d["kind"] == "Deployment" and _component(d) == "operator"]
+        args = operator["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert f"--collector-url=https://trustspace-collector.{namespace}.svc:8443" in args
+        assert "--collector-tls-secret=trustspace-collector-tls" in args
     result = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=rendered)
     assert result.stdout.count("(server dry run)") == len(_docs(rendered))
 
@@ -123,6 +140,13 @@ def test_install_creates_everything_and_uninstall_removes_it(
     full = f"{release}-trustspace"
     namespaced = [
         f"deployment/{full}-operator",
+        f"deployment/{full}-collector",
+        f"serviceaccount/{full}-collector",
+        f"role/{full}-collector",
+        f"rolebinding/{full}-collector",
+        f"configmap/{full}-collector",
+        "service/trustspace-collector",
+        f"networkpolicy/{full}-collector",
         f"serviceaccount/{full}-operator",
         f"service/{full}-operator-metrics",
         f"poddisruptionbudget/{full}-operator",
@@ -148,16 +172,21 @@ def test_install_creates_everything_and_uninstall_removes_it(
     for objects, scope in ((namespaced, ("-n", namespace)), (cluster_scoped, ())):
         result = cluster.kubectl(*scope, "get", *objects, "--ignore-not-found", "-o", "name")
         assert result.stdout.strip() == ""
+    # The collector's audit record is evidence: an uninstall keeps its volume claim.
+    kept = cluster.kubectl("-n", namespace, "get", f"pvc/{full}-collector-data", "-o", "name")
+    assert kept.stdout.strip() == f"persistentvolumeclaim/{full}-collector-data"
 
 
-def _operator_pod(helm: Helm, namespace: str) -> dict[str, Any]:
+def _pod(helm: Helm, namespace: str, component: str) -> dict[str, Any]:
     rendered = helm("template", _release(), str(CHART), "-n", namespace).stdout
-    (deployment,) = [d for d in _docs(rendered) if d["kind"] == "Deployment"]
+    (deployment,) = [
+        d for d in _docs(rendered) if d["kind"] == "Deployment" and _component(d) == component
+    ]
     template = deployment["spec"]["template"]
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": "operator-pss", "namespace": namespace, **template["metadata"]},
+        "metadata": {"name": f"{component}-pss", "namespace": namespace, **template["metadata"]},
         "spec": template["spec"],
     }
 
@@ -168,14 +197,17 @@ def _create_dry_run(cluster: LocalCluster, pod: dict[str, Any]) -> subprocess.Co
     )
 
 
-def test_operator_pod_meets_the_restricted_pod_security_standard(
-    helm: Helm, cluster: LocalCluster, namespace: str
+@pytest.mark.parametrize("component", ["operator", "collector"])
+def test_pods_meet_the_restricted_pod_security_standard(
+    helm: Helm, cluster: LocalCluster, namespace: str, component: str
 ) -> None:
     # A Deployment's template only draws warnings; a bare Pod is rejected when it violates.
     cluster.kubectl(
         "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
     )
-    pod = _operator_pod(helm, namespace)
+    pod = _pod(helm, namespace, component)
+    container = pod["spec"]["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
     result = _create_dry_run(cluster, pod)
     assert result.returncode == 0, result.stderr
 
@@ -186,3 +218,66 @@ def test_operator_pod_meets_the_restricted_pod_security_standard(
     result = _create_dry_run(cluster, bad)
     assert result.returncode != 0
     assert 'violates PodSecurity "restricted:' in result.stderr
+
+
+def _rendered(helm: Helm, *values: str) -> list[dict[str, Any]]:
+    return _docs(helm("template", "r", str(CHART), "-n", "sys", *values).stdout)
+
+
+def _one(docs: list[dict[str, Any]], kind: str, component: str) -> dict[str, Any]:
+    (doc,) = [d for d in docs if d["kind"] == kind and _component(d) == component]
+    return doc
+
+
+def test_collector_values_shape_what_is_rendered(helm: Helm) -> None:
+    # Off: no collector objects, and the operator is not asked to issue its pair.
+    docs = _rendered(helm, "--set", "collector.enabled=false")
+    assert [d for d in docs if _component(d) == "collector"] == []
+    args = _one(docs, "Deployment", "operator")["spec"]["template"]["spec"]["containers"][0]
+    assert not [a for a in args["args"] if a.startswith("--collector-")]
+
+    # kind: agents in other clusters dial a NodePort on the hub's address, in the data space's
+    # namespace; the pair is issued for that URL.
+    url = "https://172.18.0.2:30440"
+    docs = _rendered(
+        helm, "--set", "collector.dataSpace.namespace=space", "--set", "collector.url=" + url,
+        "--set", "collector.service.type=NodePort", "--set", "collector.service.nodePort=30440",
+    )  # fmt: skip
+    service = _one(docs, "Service", "collector")
+    assert service["metadata"]["namespace"] == "space"
+    assert service["spec"]["ports"][0]["nodePort"] == 30440
+    operator = _one(docs, "Deployment", "operator")["spec"]["template"]["spec"]["containers"][0]
+    assert f"--collector-url={url}" in operator["args"]
+    config = yaml.safe_load(_one(docs, "ConfigMap", "collector")["data"]["collector.yaml"])
+    assert config["statusNamespace"] == "space"
+    assert config["statusSink"] == "kubernetes"
+
+    # PostgreSQL: no volume claim, the password from a Secret, never in the ConfigMap.
+    docs = _rendered(
+        helm, "--set", "collector.storage.type=postgres",
+        "--set", "collector.storage.postgres.url=postgresql://collector@db/audit",
+        "--set", "collector.storage.postgres.passwordSecret.name=db",
+    )  # fmt: skip
+    assert not [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
+    pod = _one(docs, "Deployment", "collector")["spec"]["template"]["spec"]
+    (env,) = [e for e in pod["containers"][0]["env"] if e["name"] == "PGPASSWORD"]
+    assert env["valueFrom"]["secretKeyRef"] == {"name": "db", "key": "password"}
+    config = yaml.safe_load(_one(docs, "ConfigMap", "collector")["data"]["collector.yaml"])
+    assert config["databaseUrl"] == "postgresql://collector@db/audit"
+    assert "database" not in config
+    missing = helm(
+        "template", "r", str(CHART), "--set", "collector.storage.type=postgres", check=False
+    )
+    assert "collector.storage.postgres.url is required" in missing.stderr
+
+    # Your own pair: its CA goes to the operator (--collector-ca-file), nothing is issued.
+    ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    docs = _rendered(
+        helm, "--set", "collector.tls.operatorIssued=false",
+        "--set-string", "collector.tls.caCert=" + ca,
+    )  # fmt: skip
+    operator = _one(docs, "Deployment", "operator")["spec"]["template"]["spec"]["containers"][0]
+    assert "--collector-ca-file=/etc/trustspace-operator/collector-ca/ca.crt" in operator["args"]
+    assert not [a for a in operator["args"] if a.startswith("--collector-tls-secret")]
+    (cm,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-ca")]
+    assert cm["data"]["ca.crt"] == ca

@@ -15,6 +15,7 @@ from trustspace.kube import kinds as k
 from trustspace.localk8s import LocalCluster
 
 CHART = Path(__file__).resolve().parents[3] / "charts" / "trustspace"
+COMPONENT = "app.kubernetes.io/component"
 
 
 def _rendered(k8s_bin: Path, namespace: str) -> list[dict[str, Any]]:
@@ -24,7 +25,10 @@ def _rendered(k8s_bin: Path, namespace: str) -> list[dict[str, Any]]:
         text=True,
         check=True,
     ).stdout
-    return [d for d in yaml.safe_load_all(out) if d]
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    # The operator's own rules only: the collector's identity is tested on its own
+    # (tests/integration/delivery/test_collector_rbac.py).
+    return [d for d in docs if (d["metadata"].get("labels") or {}).get(COMPONENT) != "collector"]
 
 
 def _bind_to_user(docs: list[dict[str, Any]], user: str, suffix: str) -> list[dict[str, Any]]:

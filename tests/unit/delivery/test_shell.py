@@ -99,3 +99,26 @@ def test_kind_up_wires_every_remote_sample_node() -> None:
             expected[doc["metadata"]["name"]] = (ref["name"], ref.get("key", "kubeconfig"))
     assert expected, "the samples have remote nodes"
     assert wired == expected
+
+
+def test_kind_up_installs_the_collector_for_the_samples_hub() -> None:
+    """The chart's collector serves the samples' data space, at a NodePort every agent can
+    dial (and the operator issues its TLS pair for that URL)."""
+    script = (ROOT / "hack" / "kind-up.sh").read_text(encoding="utf-8")
+    (hub,) = [
+        doc["metadata"]["name"]
+        for path in sorted((ROOT / "config" / "samples").glob("dataspacenode_*.yaml"))
+        if (doc := yaml.safe_load(path.read_text(encoding="utf-8")))["spec"]["role"] == "hub"
+    ]
+    assert f"--set collector.dataSpace.hubNode={hub}" in script
+    assert '--set collector.dataSpace.namespace="$demo_ns"' in script
+    assert "--set collector.service.type=NodePort" in script
+    port = re.search(r"^collector_port=(3\d{4})$", script, re.M)
+    assert port, "kind-up.sh sets collector_port"
+    gateway_ports = re.findall(r" (3\d{4})\"$", _array("gateways"), re.M)
+    assert port.group(1) not in gateway_ports
+    assert 'collector.url="$collector_url"' in script
+    # The Ready wait needs the collector: it is waited for first, and helm does not block on it.
+    assert script.index('rollout status "deploy/$release-collector"') < script.index(
+        "--for=condition=Ready dsn"
+    )
