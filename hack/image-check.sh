@@ -83,14 +83,14 @@ project_wheel=$(find "$wheels" -name 'trustspace-*.whl')
 # Dependency wheels are cached, keyed by what decides them: the dependency list, the Python
 # version and platform, and the builder's pip commands. TRUSTSPACE_IMAGE_CHECK_FRESH=1 re-runs
 # the step regardless (a new upstream release within the same ranges is not in the key).
-key=$( { sed -n '/^dependencies = \[/,/^\]/p' "$root/pyproject.toml"; echo "$want $(uname -m)";
+key=$( { sed -n '/^dependencies = \[/,/^\]/p; /^postgres = /p' "$root/pyproject.toml"; echo "$want $(uname -m)";
   grep -h 'pip wheel' "$root/operator/Dockerfile" "$0"; } | sha256sum | cut -c1-16)
 dep_cache="$cache/wheels/$key"
 if [[ -f "$dep_cache/.complete" && -z "${TRUSTSPACE_IMAGE_CHECK_FRESH:-}" ]]; then
   cp "$dep_cache"/*.whl "$wheels"/
   say "      dependency wheels from the cache: $dep_cache (TRUSTSPACE_IMAGE_CHECK_FRESH=1 rebuilds)"
 else
-  builder_pip wheel "$wheels"/trustspace-*.whl -w "$wheels"
+  builder_pip wheel "$(ls "$wheels"/trustspace-*.whl)[postgres]" -w "$wheels"
   rm -rf "$dep_cache" && mkdir -p "$dep_cache"
   find "$wheels" -name '*.whl' ! -path "$project_wheel" -exec cp {} "$dep_cache"/ \;
   touch "$dep_cache/.complete"
@@ -101,7 +101,7 @@ say "[2/3] runtime stage: install from the wheels only (--no-index)"
 "$python" -m venv "$work/runtime"
 runtime_pip() { "$work/runtime/bin/python" -m pip --quiet "$@"; }
 t0=$SECONDS
-runtime_pip install --no-index --find-links "$wheels" trustspace
+runtime_pip install --no-index --find-links "$wheels" 'trustspace[postgres]'
 "$work/runtime/bin/python" -m pip check >&2 || die "the installed wheels are inconsistent (pip check above); fix the dependency pins in pyproject.toml"
 if [[ -n "$(find "$work/runtime" -path '*/site-packages/*' \( -name '*.c' -o -name '*.o' \) -print -quit)" ]]; then
   die "the runtime install left C sources or objects: a dependency was built in the runtime stage"

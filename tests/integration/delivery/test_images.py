@@ -119,7 +119,9 @@ def test_dockerfile_invariants(image: str) -> None:
 
     builder, runtime = by_stage["builder"], by_stage["runtime"]
     # The runtime stage installs from wheels only: no index, no sources, no compilers.
-    assert pip_commands(runtime) == ["pip install --no-index --find-links /wheels trustspace"]
+    assert pip_commands(runtime) == [
+        "pip install --no-index --find-links /wheels 'trustspace[postgres]'"
+    ]
     runtime_text = " ".join(i.args for i in runtime)
     for forbidden in ("apt-get", "gcc", "build-essential", "COPY . "):
         assert forbidden not in runtime_text
