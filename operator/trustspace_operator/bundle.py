@@ -117,11 +117,17 @@ class BundlePublisher:
         self._stop = threading.Event()
         self._published: dict[str, Published] = {}
         self._docs: dict[str, dict[str, Any]] = {}
-        self._nodes: dict[tuple[str, int], DataSpaceNode] = {}
-        self._entries: dict[tuple[str, str], trust.TrustedNode] = {}
+        self._nodes: dict[tuple[str, int, tuple[tuple[str, str], ...]], DataSpaceNode] = {}
+        self._entries: dict[str, tuple[str, trust.TrustedNode, str]] = {}
+        self._compiled: dict[str, tuple[Any, CompiledSpace, Any]] = {}
         self._delivered: dict[tuple[str, str], str] = {}
         self._thread: threading.Thread | None = None
         self._last_cost = 0.0
+        #: The nodes as the controller's watch last delivered them (NodeController.watched):
+        #: a pass then lists no nodes, as long as every node of the last listing is there.
+        self.watched: Callable[[], list[Obj]] | None = None
+        self._listed: set[tuple[str, str]] | None = None
+        self._last_listing = 0.0
         #: True while a staged key waits for the next pass to be announced (a rotation):
         #: then passes follow each other closely (NodeController.awaiting_publish).
         self.urgent: Callable[[], bool] | None = None
@@ -165,6 +171,10 @@ class BundlePublisher:
             except Exception:  # the next change or the periodic pass retries
                 log.exception("publishing the trust bundle failed")
             self._last_cost = time.thread_time() - started
+            if self.urgent is not None and self.urgent():
+                # A staged key this pass did not see yet (its status write was still on the
+                # way): pass again rather than leave its rotation to the periodic pass.
+                self._dirty.set()
 
     # ----- one publication -----------------------------------------------------------------
     def publish(self) -> dict[str, Published]:
@@ -174,9 +184,9 @@ class BundlePublisher:
             policies: dict[str, list[Obj]] = {}
             links: dict[str, list[Obj]] = {}
             scopes: list[str | None] = list(self.namespaces) or [None]
+            for body in self._node_bodies(scopes):
+                spaces.setdefault(body["metadata"]["namespace"], []).append(body)
             for ns in scopes:
-                for body in self.hub.list(k.DATASPACENODE, ns):
-                    spaces.setdefault(body["metadata"]["namespace"], []).append(body)
                 for body in self.hub.list(k.TRANSFERPOLICY, ns):
                     policies.setdefault(body["metadata"]["namespace"], []).append(body)
                 if self.directory is not None:
@@ -192,6 +202,23 @@ class BundlePublisher:
         if self.on_published is not None and published:
             self.on_published(frozenset().union(*(p.key_ids for p in published.values())))
         return published
+
+    def _node_bodies(self, scopes: list[str | None]) -> list[Obj]:
+        """Every node of the watched namespaces. Listing a thousand nodes was most of a
+        pass's cost, and passes come one after another during a rotation; the controller's
+        watch holds them all already. It is used only when it covers every node of the
+        last listing (so a restart, or a deletion, lists again); the periodic pass lists
+        anyway, so whatever the watch might have missed is caught there."""
+        watched = self.watched() if self.watched is not None else None
+        periodic = time.monotonic() - self._last_listing >= self.every
+        if watched is not None and self._listed is not None and not periodic:
+            have = {(b["metadata"]["namespace"], b["metadata"]["name"]) for b in watched}
+            if self._listed <= have:
+                return watched
+        bodies = [body for ns in scopes for body in self.hub.list(k.DATASPACENODE, ns)]
+        self._listed = {(b["metadata"]["namespace"], b["metadata"]["name"]) for b in bodies}
+        self._last_listing = time.monotonic()
+        return bodies
 
     def _refresh_directory(
         self, space: str, nodes: list[Obj], links: list[Obj], policies: list[Obj]
@@ -255,22 +282,20 @@ class BundlePublisher:
         if secret is None:
             return
         hub_key = keys.active_private_key(secret)
-        nodes = sorted((self._trusted(b) for b in live), key=lambda n: n.name)
-        nodes = [n for n in nodes if n.keys]
+        entries = sorted((self._trusted(b) for b in live), key=lambda e: e[0].name)
+        nodes = [entry for entry, _ in entries if entry.keys]
         endorsements = keys.endorsements(secret)
-        # The content without serial and time decides whether anything changed.
-        unsigned = trust.build_bundle(
-            nodes,
-            serial=1,
-            hub_key_id=hub_key.key_id,
-            endorsements=endorsements,
-            issued_at=dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
-        )
-        trust_hash = sm3(unsigned.canonical()).hex()
+        # The content without serial and time decides whether anything changed: the entries'
+        # fingerprints, the signer and its endorsements (three canonical encodings of the
+        # whole bundle a pass cost more than anything else in a pass).
+        content = [
+            hub_key.key_id,
+            str(secret["metadata"].get("annotations", {}).get(keys.ANN_ENDORSEMENTS, "")),
+        ]
+        content += [mark for entry, mark in entries if entry.keys]
+        trust_hash = sm3("\n".join(content).encode()).hex()
         hub_body = hubs[0]
-        compiled, result = self.policies.compile(
-            space, live, policies, hub_key, lambda reason, msg: self._warn(hub_body, reason, msg)
-        )
+        compiled, result = self._compile(space, live, policies, hub_key, hub_body)
         extras = self._gateway_extras(space)
         extras_hash = sm3(repr(sorted(extras.items())).encode()).hex()
         content_hash = sm3(f"{trust_hash}:{compiled.content_hash}:{extras_hash}".encode()).hex()
@@ -308,6 +333,38 @@ class BundlePublisher:
         self.policies.write_status(space, policies, compiled, result, live)
         update_links(self.hub, space, live, policies)
 
+    def _compile(
+        self, space: str, live: list[Obj], policies: list[Obj], hub_key: Any, hub_body: Obj
+    ) -> tuple[CompiledSpace, Any]:
+        """The policy bundle, compiled again only when its inputs moved: the policies, the
+        nodes' names, generations and labels, the signer (a rotation changes none of them
+        but the keys, and a compile of a thousand nodes cost a seventh of a pass)."""
+        inputs = (
+            hub_key.key_id,
+            tuple(
+                (b["metadata"]["name"], b["metadata"].get("generation"), self._labels(b))
+                for b in live
+            ),
+            tuple((p["metadata"]["name"], p["metadata"].get("resourceVersion")) for p in policies),
+            self.policies.profile_versions(space),
+        )
+        last = self._compiled.get(space)
+        if last is not None and last[0] == inputs:
+            return last[1], last[2]
+        compiled, result = self.policies.compile(
+            space,
+            [self._parsed(b) for b in live],
+            policies,
+            hub_key,
+            lambda reason, msg: self._warn(hub_body, reason, msg),
+        )
+        self._compiled[space] = (inputs, compiled, result)
+        return compiled, result
+
+    @staticmethod
+    def _labels(body: Obj) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted((body["metadata"].get("labels") or {}).items()))
+
     def _warn(self, hub_body: Obj, reason: str, message: str) -> None:
         if self.events is not None:
             self.events.post(hub_body, "Warning", reason, message)
@@ -341,26 +398,46 @@ class BundlePublisher:
             except (ApiError, Unreachable) as exc:
                 log.warning("trust bundle not delivered to %s namespace %s: %s", server, ns, exc)
 
-    def _trusted(self, body: Obj) -> trust.TrustedNode:
-        """A node's bundle entry, built once per object version (status changes bump it)."""
+    def _trusted(self, body: Obj) -> tuple[trust.TrustedNode, str]:
+        """A node's bundle entry and its fingerprint (for change detection), built once per
+        object version (status changes bump it); one version kept per node."""
         meta = body["metadata"]
-        key = (str(meta.get("uid")), str(meta.get("resourceVersion")))
-        entry = self._entries.get(key)
-        if entry is None:
+        uid, version = str(meta.get("uid")), str(meta.get("resourceVersion"))
+        cached = self._entries.get(uid)
+        if cached is None or cached[0] != version:
             if len(self._entries) > 50_000:
                 self._entries.clear()
-            entry = self._entries[key] = trust.TrustedNode(
+            entry = trust.TrustedNode(
                 name=meta["name"],
                 role=body["spec"]["role"],
                 jurisdiction=body["spec"]["jurisdiction"],
                 keys=_keys_of(body.get("status") or {}),
             )
-        return entry
+            mark = repr(
+                (
+                    entry.name,
+                    entry.role,
+                    entry.jurisdiction,
+                    [(x.key_id, x.public_key, x.not_before, x.retire_at) for x in entry.keys],
+                )
+            )
+            cached = self._entries[uid] = (version, entry, mark)
+        return cached[1], cached[2]
+
+    def _parsed(self, body: Obj) -> DataSpaceNode | Obj:
+        """The node for the policy compiler: validated once (see `_node`); a body that does
+        not validate goes as it is, for the compiler to report."""
+        try:
+            return self._node(body)
+        except ValueError:
+            return body
 
     def _node(self, body: Obj) -> DataSpaceNode:
-        """Validated once per generation: a thousand pydantic validations a pass add up."""
+        """Validated once per generation and labels (which the policy compiler reads): a
+        thousand pydantic validations a pass were half the cost of a pass."""
         meta = body["metadata"]
-        key = (str(meta.get("uid")), int(meta.get("generation") or 0))
+        labels = tuple(sorted((meta.get("labels") or {}).items()))
+        key = (str(meta.get("uid")), int(meta.get("generation") or 0), labels)
         node = self._nodes.get(key)
         if node is None:
             if len(self._nodes) > 50_000:

@@ -26,7 +26,7 @@ from typing import Any
 from trustspace import trust
 from trustspace.api.constants import GROUP
 from trustspace.api.dataspacenode import MAX_PREVIOUS_KEYS
-from trustspace.crypto import SM2PrivateKey
+from trustspace.crypto import SM2PrivateKey, sm3
 from trustspace.kube import Conflict, Kube, Obj
 from trustspace.kube import kinds as k
 from trustspace_operator.faults import fault_point
@@ -143,19 +143,48 @@ def read_state(secret: Obj) -> KeyState:
     return state
 
 
+#: Public halves by the SM3 digest of the private key's Secret data (never the key itself):
+#: a staged key becomes the active one unchanged, so each key is parsed once, not per step.
+_PUBLIC_CACHE: dict[bytes, PublicKeyInfo] = {}
+
+
+def _public_of(secret: Obj, field_name: str) -> PublicKeyInfo:
+    raw = (secret.get("data") or {}).get(field_name)
+    digest = sm3(raw.encode()) if isinstance(raw, str) else None
+    if digest is not None and digest in _PUBLIC_CACHE:
+        return _PUBLIC_CACHE[digest]
+    info = PublicKeyInfo.of(SM2PrivateKey.from_pem(_unb64(secret, field_name)))
+    if digest is not None:
+        _remember_public(digest, info)
+    return info
+
+
+def _remember_public(digest: bytes, info: PublicKeyInfo) -> None:
+    if len(_PUBLIC_CACHE) >= _STATE_CACHE_MAX:
+        _PUBLIC_CACHE.clear()
+    _PUBLIC_CACHE[digest] = info
+
+
+def _encoded_key(key: SM2PrivateKey) -> tuple[str, PublicKeyInfo]:
+    """A new key as Secret data, its public half remembered for the reads that follow."""
+    data = _b64(key.to_pem())
+    info = PublicKeyInfo.of(key)
+    _remember_public(sm3(data.encode()), info)
+    return data, info
+
+
 def _read_state(secret: Obj) -> KeyState:
     ann = secret.get("metadata", {}).get("annotations", {}) or {}
     try:
-        active = SM2PrivateKey.from_pem(_unb64(secret, ACTIVE_KEY))
+        info = _public_of(secret, ACTIVE_KEY)
     except Exception as exc:
         raise KeySecretCorrupt(f"active key unreadable: {type(exc).__name__}") from None
-    info = PublicKeyInfo.of(active)
     if ann.get(ANN_KEY_ID) not in (None, info.key_id):
         raise KeySecretCorrupt("key-id annotation does not match the active private key")
     staged = None
     if NEXT_KEY in secret.get("data", {}):
         try:
-            nxt = PublicKeyInfo.of(SM2PrivateKey.from_pem(_unb64(secret, NEXT_KEY)))
+            nxt = _public_of(secret, NEXT_KEY)
         except Exception as exc:
             raise KeySecretCorrupt(f"staged key unreadable: {type(exc).__name__}") from None
         staged_at = ann.get(ANN_NEXT)
@@ -193,8 +222,7 @@ def new_secret(
     now: dt.datetime,
     extra_meta: Obj | None = None,
 ) -> Obj:
-    key = SM2PrivateKey.generate()
-    info = PublicKeyInfo.of(key)
+    data, info = _encoded_key(SM2PrivateKey.generate())
     meta: dict[str, Any] = {
         "name": name,
         "namespace": namespace,
@@ -213,7 +241,7 @@ def new_secret(
         "kind": "Secret",
         "type": SECRET_TYPE,
         "metadata": meta,
-        "data": {ACTIVE_KEY: _b64(key.to_pem()), ACTIVE_PUB: _b64(info.public_pem.encode())},
+        "data": {ACTIVE_KEY: data, ACTIVE_PUB: _b64(info.public_pem.encode())},
     }
 
 
@@ -253,9 +281,9 @@ def stage_next(kube: Kube, secret: Obj, now: dt.datetime) -> Obj:
     if NEXT_KEY in secret.get("data", {}):
         return secret
     fault_point("before-stage")
-    key = SM2PrivateKey.generate()
+    data, _ = _encoded_key(SM2PrivateKey.generate())
     updated = json.loads(json.dumps(secret))
-    updated["data"][NEXT_KEY] = _b64(key.to_pem())
+    updated["data"][NEXT_KEY] = data
     updated["metadata"].setdefault("annotations", {})[ANN_NEXT] = _ts(now)
     result = kube.replace(updated)
     fault_point("after-stage")

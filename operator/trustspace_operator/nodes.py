@@ -32,7 +32,7 @@ from trustspace.api.constants import (
     Role,
 )
 from trustspace.api.dataspacenode import DataSpaceNode, RotationPolicy
-from trustspace.kube import ApiError, Kube, NotFound, Obj, Unreachable
+from trustspace.kube import ApiError, Conflict, Kube, NotFound, Obj, Unreachable
 from trustspace.kube import kinds as k
 from trustspace_operator import keys, render
 from trustspace_operator.config import AgentRuntime, OperatorConfig
@@ -162,6 +162,10 @@ class NodeController:
         #: own writes coming back, kopf's finalizer patch) are then recognised as such.
         self._observed: dict[tuple[str, str], int | None] = {}
         self._taken_request: dict[tuple[str, str], str | None] = {}
+        #: The latest watched version of every node, for the periodic sweep (`sweep`).
+        self._bodies: dict[tuple[str, str], Mapping[str, Any]] = {}
+        #: The key Secret as last read or written (without managedFields), per node.
+        self._secrets: dict[tuple[str, str], Obj] = {}
         self._workers = ThreadPoolExecutor(
             max_workers=max(config.workers, 1), thread_name_prefix="reconcile"
         )
@@ -211,6 +215,35 @@ class NodeController:
         if request is not None and self._taken_request.get(key) != request:
             return "update"
         return None
+
+    def observe(self, body: Mapping[str, Any]) -> None:
+        """Remember the node as a watch event just showed it (never modified here)."""
+        meta = body["metadata"]
+        self._bodies[(meta["namespace"], meta["name"])] = body
+
+    def sweep(self) -> int:
+        """The periodic check of every known node, as one pass rather than a timer task per
+        node: queue those `due` says need a look. Returns how many were queued."""
+        queued = 0
+        for (namespace, name), body in list(self._bodies.items()):
+            if body["metadata"].get("deletionTimestamp"):
+                continue  # the delete handler retries on its own
+            cause = self.due(body)
+            if cause is not None:
+                self.enqueue(namespace, name, cause)
+                queued += 1
+        return queued
+
+    def watched(self) -> list[Obj]:
+        """The nodes as their watch events last showed them (read-only; for the publisher)."""
+        return [dict(body) for body in list(self._bodies.values())]
+
+    def phase_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for body in list(self._bodies.values()):
+            phase = str((body.get("status") or {}).get("phase") or "Pending")
+            counts[phase] = counts.get(phase, 0) + 1
+        return counts
 
     def node_changed(self, body: Obj) -> None:
         """A watch event of the node: queue a reconcile when it asks for one."""
@@ -301,6 +334,8 @@ class NodeController:
             self._locks,
             self._observed,
             self._taken_request,
+            self._bodies,
+            self._secrets,
         ):
             table.pop(key, None)
 
@@ -318,16 +353,24 @@ class NodeController:
             target = self.targets.for_node(node)
             status_now = body.get("status") or {}
             settled = status_now.get("observedGeneration") == node.generation
-            if settled and cause in _KEYS_ONLY_CAUSES:
+            keys_only = settled and cause in _KEYS_ONLY_CAUSES
+            #: A first provisioning tells its story in one Event (objects and key together).
+            first: list[str] = []
+            if keys_only:
                 # Nothing in the spec moved: the objects are watched (local) or resynced
                 # (remote) anyway, so a key or annotation change need not re-read them.
                 changed: list[str] = []
                 live_objects: dict[str, Obj] = {}
             else:
-                changed, live_objects = self._apply_objects(body, node, target)
+                changed, live_objects = self._apply_objects(body, node, target, first)
                 if node.spec.capabilities.gateway.enabled:
                     self._gateway_tls(body, node, target, now)
-            secret = self._keys(body, node, target, now)
+            secret = self._keys_cached(body, node, target, now) if keys_only else None
+            if secret is None:
+                secret = self._keys(body, node, target, now, first)
+            if first:
+                self.events.post(body, "Normal", "Provisioned", "; ".join(first))
+            self._secrets[key] = _without_managed_fields(secret)
         except TargetUnavailable as exc:
             return self._degraded(body, node, conditions, exc.reason, exc.message, key)
         except Unreachable as exc:
@@ -381,9 +424,10 @@ class NodeController:
 
     # ----- objects -------------------------------------------------------------------------
     def _apply_objects(
-        self, body: Obj, node: DataSpaceNode, target: Target
+        self, body: Obj, node: DataSpaceNode, target: Target, first: list[str]
     ) -> tuple[list[str], dict[str, Obj]]:
-        """Make the node's objects match; returns what changed and the live objects by kind."""
+        """Make the node's objects match; returns what changed and the live objects by kind.
+        A first provisioning's note goes to `first` (posted with the key's)."""
         kube = target.kube
         changed: list[str] = []
         live_objects: dict[str, Obj] = {}
@@ -414,14 +458,11 @@ class NodeController:
                 verb = "recreated" if live is None else "restored"
                 METRICS.drift_repairs.inc()
                 self.events.post(body, "Warning", "DriftRepaired", f"{verb} {what} changed by hand")
-        if changed and (not provisioned_before or spec_changed):
-            verb = "Provisioned" if not provisioned_before else "Updated"
-            self.events.post(
-                body,
-                "Normal",
-                verb,
-                f"{verb.lower()} {len(changed)} object(s) in {target.description}, namespace {ns}",
-            )
+        where = f"{len(changed)} object(s) in {target.description}, namespace {ns}"
+        if changed and not provisioned_before:
+            first.append(f"provisioned {where}")
+        elif changed and spec_changed:
+            self.events.post(body, "Normal", "Updated", f"updated {where}")
         return changed, live_objects
 
     def _ensure_namespace(self, kube: Kube, node: DataSpaceNode, ns: str) -> None:
@@ -448,7 +489,30 @@ class NodeController:
             )
 
     # ----- keys ----------------------------------------------------------------------------
-    def _keys(self, body: Obj, node: DataSpaceNode, target: Target, now: dt.datetime) -> Obj:
+    def _keys_cached(
+        self, body: Obj, node: DataSpaceNode, target: Target, now: dt.datetime
+    ) -> Obj | None:
+        """The key steps from the Secret as this process last wrote or read it, saving a read
+        per step of a rotation. Only the operator writes it; if someone else did (the watch
+        also queues a full reconcile then), the write's precondition fails and the caller
+        reads it afresh (returns None)."""
+        cached = self._secrets.get((node.namespace, node.name))
+        if cached is None:
+            return None
+        try:
+            secret = self._retire(body, target.kube, cached, now)
+            return self._rotate_if_due(body, node, target.kube, secret, now)
+        except (Conflict, NotFound):
+            return None
+
+    def _keys(
+        self,
+        body: Obj,
+        node: DataSpaceNode,
+        target: Target,
+        now: dt.datetime,
+        first: list[str] | None = None,
+    ) -> Obj:
         names = render.Names(node.name)
         ns = render.target_namespace(node)
         owners = render.owner_reference(node)
@@ -466,9 +530,11 @@ class NodeController:
         if issued:
             state = keys.read_state(secret)
             METRICS.keys_issued.inc()
-            self.events.post(
-                body, "Normal", NodeReason.KEY_ISSUED, f"issued SM2 key {state.active.key_id[:16]}"
-            )
+            note = f"issued SM2 key {state.active.key_id[:16]}"
+            if first:
+                first.append(note)  # one Event for a new node, not two
+            else:
+                self.events.post(body, "Normal", NodeReason.KEY_ISSUED, note)
             self.publisher.key_material_changed()
         secret = self._retire(body, target.kube, secret, now)
         return self._rotate_if_due(body, node, target.kube, secret, now)
@@ -985,6 +1051,13 @@ class NodeController:
 
 
 _OWNED_FIELDS = ("phase", "observedGeneration", "activeKey", "previousKeys", "nextKey", "agent")
+
+
+def _without_managed_fields(obj: Obj) -> Obj:
+    """A shallow copy without managedFields (half a small object's size); a replace that
+    omits them leaves the server's unchanged."""
+    meta = {key: v for key, v in obj.get("metadata", {}).items() if key != "managedFields"}
+    return {**obj, "metadata": meta}
 
 
 def _same_status(current: Obj, new: Obj) -> bool:

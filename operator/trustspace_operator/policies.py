@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ from trustspace.crypto import SM2PrivateKey
 from trustspace.kube import ApiError, Kube, Obj
 from trustspace.kube import kinds as k
 from trustspace.policy import compile_bundle, diff_profiles, load_profiles
-from trustspace.policy.compiler import CompileResult, PolicyReport
+from trustspace.policy.compiler import CompileResult, NodeInput, PolicyReport
 from trustspace.policy.profile_loader import ProfileError, ProfileSet, overrides_from_configmap
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,13 @@ class PolicyCompiler:
     def current(self, namespace: str) -> CompiledSpace | None:
         return self._spaces.get(namespace)
 
+    def profile_versions(self, namespace: str) -> tuple[tuple[str, str], ...]:
+        """Names and versions of the namespace's profile override ConfigMaps."""
+        maps = self.hub.list(k.CONFIG_MAP, namespace, labels={PROFILES_LABEL: "true"})
+        return tuple(
+            sorted((c["metadata"]["name"], c["metadata"]["resourceVersion"]) for c in maps)
+        )
+
     def profiles(self, namespace: str, warn: Any) -> ProfileSet:
         """Built-in profiles with the namespace's override ConfigMaps applied (R4)."""
         overrides = []
@@ -86,7 +94,7 @@ class PolicyCompiler:
     def compile(
         self,
         namespace: str,
-        nodes: list[Obj],
+        nodes: Sequence[NodeInput],
         policies: list[Obj],
         hub_key: SM2PrivateKey,
         warn: Any,

@@ -72,8 +72,13 @@ def test_provisions_objects_keys_and_truthful_status(
     assert condition(body, "Ready")["status"] == "False"  # type: ignore[index]
     assert status["phase"] == "Provisioning"
 
-    reasons = {e["reason"] for e in events_for(cluster, namespace, "vn-hanoi")}
-    assert {"Provisioned", "KeyIssued"} <= reasons
+    # A new node's story is one Event: its objects and its first key.
+    provisioned = [
+        e for e in events_for(cluster, namespace, "vn-hanoi") if e["reason"] == "Provisioned"
+    ]
+    assert len(provisioned) == 1
+    assert "object(s) in this cluster" in provisioned[0]["message"]
+    assert f"issued SM2 key {status['activeKey']['keyId'][:16]}" in provisioned[0]["message"]
     for event in events_for(cluster, namespace, "vn-hanoi"):
         assert "PRIVATE KEY" not in event["message"]
     assert "PRIVATE KEY" not in operator.logs()
