@@ -35,6 +35,7 @@ from trustspace_agent.metrics import AgentMetrics
 from trustspace_agent.store import AuditStore, SealedBatch
 
 log = logging.getLogger(__name__)
+COMPACT_STEP = 4000
 
 
 class Rejected(Exception):
@@ -140,10 +141,14 @@ class Shipper:
         while True:
             await self._acked.wait()
             self._acked.clear()
-            if self.hub_seq is None:
-                continue
             try:
-                await self._ack(self.hub_seq)
+                # In steps, so appends queued on the store thread are not held up by one
+                # long DELETE after a burst.
+                while self.hub_seq is not None:
+                    acked = await self._store.call(lambda s: s.acked_seq)
+                    if acked >= self.hub_seq:
+                        break
+                    await self._ack(min(self.hub_seq, acked + COMPACT_STEP))
             except Exception:  # the store is failing; the next acknowledgement tries again
                 log.exception("could not compact acknowledged audit events")
 

@@ -20,7 +20,8 @@ from trustspace_operator.collector.dbthread import StorageThread
 from trustspace_operator.collector.storage import CollectorStorage, StoredCheckpoint
 
 log = logging.getLogger(__name__)
-READ_PAGE = 50_000
+# Pages small enough that hashing one (on the event loop) does not hold up ingest for long.
+READ_PAGE = 4096
 
 
 class Checkpointer:
