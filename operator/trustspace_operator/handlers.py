@@ -138,9 +138,9 @@ async def node_event(event: kopf.RawEvent, **_: Any) -> None:
         meta = body["metadata"]
         ctl.forget(meta["namespace"], meta["name"])
         return
-    ctl.observe(body)
-    if ctl.wants(body) is not None:
-        ctl.node_changed(plain(body))
+    kept = ctl.observe(body)
+    if ctl.wants(kept) is not None:
+        ctl.node_changed(kept)
 
 
 def _start_sweeper(ctl: NodeController, every: float) -> None:
