@@ -38,28 +38,17 @@ SECTION = "## Gateway (issue 7)"
 #: Kept in the section on every run: what changed, and what the rest is made of (measured
 #: by hand on 2026-11-23, as each line says).
 HISTORY = [
-    "- first measured at 69/s (4 KiB). Since then: batches to a peer under one SM2 "
-    "signature (was a signature, a verification and an HTTPS request per transfer), one "
-    "audit append and one inbox transaction per received batch, uvloop in the agent, "
-    "orjson for canonical JSON and answers, cached breaker settings, peer keys and key "
-    "ids, one SM3 of an unchanged payload. A/B back to back at load 10-11, the same "
-    "load generator and /proc CPU counts on commit 186d20a (a `git worktree`, its "
-    "`src`, `edge-agent`, `operator` first on PYTHONPATH) and on this code: 4 KiB "
-    "66 -> 156 transfers/s, CPU source 1,935 -> 752 µs, destination 1,416 -> 459 µs; "
-    "1 MiB 21.5 -> 19.3 ms and 23.3 -> 21.1 ms (SM4-GCM and SM3 of the payload dominate)",
-    "- what a 4 KiB transfer still costs, measured apart: SM4-GCM 38 µs each way and SM3 "
-    "of 4 KiB 12 µs (twice at each end: the payload digest and the frame digest) in OpenSSL; "
-    "aiohttp's own cost per local API request 46 µs (a GET on the same agent); the audit "
-    "store 11 µs per event in commits of 100 but 36 µs in commits of 4 (the fixed cost "
-    "of a commit and its fsync, about 100 µs, is shared by whoever is waiting); the rest "
-    "of each event loop is Python glue (request parsing, pydantic audit fields, breakers, "
-    "futures and thread hand-offs) at 20-40 µs per piece, with no single hot spot left",
-    "- at 32 clients latency, not CPU, sets the rate: a transfer waits for three durable "
-    "audit commits in turn (two at the source, one at the destination inside its "
-    "delivery). With timers in the gateway (13:15 UTC, load 6): 9 ms per source commit, "
-    "24 ms per delivery, 43 ms per transfer. The same code with `--concurrency 96` "
-    "(13:13 UTC, load 3.5) did 967/s at 450 + 247 + 118 µs CPU (bigger commits and "
-    "batches): under 2,000/s here, and about 2,450/s on two idle cores",
+    "- was 69/s. Changed: batches to a peer under one SM2 signature (was a signature, a "
+    "verification and a request per transfer), one audit append and one inbox transaction "
+    "per received batch, uvloop, orjson canonical JSON, cached breaker settings and keys. "
+    "A/B back to back (load 10-11) against 186d20a in a `git worktree`: 4 KiB 66 -> 156/s, "
+    "CPU 1,935 + 1,416 -> 752 + 459 µs; 1 MiB 21.5 + 23.3 -> 19.3 + 21.1 ms",
+    "- left, measured apart: SM4-GCM of 4 KiB 38 µs and SM3 12 µs (twice) at each end; "
+    "aiohttp 46 µs per local request; audit 11 µs per event in commits of 100, 36 in "
+    "commits of 4; the rest is Python glue at 20-40 µs a piece, no hot spot",
+    "- at 32 clients latency bounds the rate: three durable commits per transfer in turn "
+    "(timers, load 6: 9 ms per source commit, 24 ms per delivery, 43 ms in all). "
+    "`--concurrency 96` (load 3.5): 967/s at 450 + 247 + 118 µs, about 2,450/s of CPU",
 ]
 TARGET_4K = 2000
 META = {
@@ -167,7 +156,7 @@ def table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
         f"--concurrency {args.concurrency} --update-docs docs/benchmarks.md",
         "```",
         "",
-        "| payload | transfers/s | MiB/s | p50 ms | p99 ms | CPU µs/transfer: source + "
+        "| payload | transfers/s | MiB/s | p50 ms | p99 ms | CPU µs: source + "
         "destination + client | answers | target |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
@@ -189,24 +178,18 @@ def table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     total = c["vn-hanoi"] + c["cn-nanning"] + c["client"]
     lines += [
         "",
-        "- per transfer: policy decision, SM4-GCM (per-transfer key from the cached SM2 "
-        "static DH + SM3 KDF), 4 audit events durable at the source and 1 at the "
-        "destination (group commit: one fsync per group), inbox insert, an answer of its "
-        "own. Transfers to one peer that queue up go in one HTTPS request under one SM2 "
-        "signature over a manifest of their SM3 digests (`trustspace_agent.batchwire`), "
-        "verified once by the destination; every frame is still checked against its "
-        "digest, decided, decrypted and audited on its own",
-        "- client, both agents and TLS share the machine: "
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"load average before the run {args.load[0]:.2f}, {args.load[1]:.2f}, "
-        f"{args.load[2]:.2f} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
-        f"- CPU per {'4 KiB' if small['size'] == 4096 else '1 MiB'} transfer: source "
-        f"{c['vn-hanoi']:,.0f} µs (event loop {c['vn-hanoi/main']:,.0f}, audit store and "
-        f"other threads {c['vn-hanoi/threads']:,.0f}), destination {c['cn-nanning']:,.0f} µs "
-        f"(loop {c['cn-nanning/main']:,.0f}, threads {c['cn-nanning/threads']:,.0f}), load "
-        f"generator {c['client']:,.0f} µs: {total:,.0f} µs in all, so two otherwise idle "
-        f"cores would carry at most {2e6 / total:,.0f} transfers/s; the rate measured is "
-        "below that by whatever else ran on the cores (the load average)",
+        "- per transfer: decision, SM4-GCM, 4 audit events durable at the source and 1 at "
+        "the destination (group commit), inbox insert, its own answer; transfers queued for "
+        "one peer share a request and one SM2 signature over their SM3 digests "
+        "(`trustspace_agent.batchwire`), each frame still checked, decided and audited alone",
+        f"- {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        "client and both agents on the machine; load before the run "
+        f"{args.load[0]:.2f}, {args.load[1]:.2f}, {args.load[2]:.2f} "
+        f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+        f"- CPU per 4 KiB transfer: source loop {c['vn-hanoi/main']:,.0f} + threads "
+        f"{c['vn-hanoi/threads']:,.0f} µs, destination loop {c['cn-nanning/main']:,.0f} + "
+        f"threads {c['cn-nanning/threads']:,.0f} µs, client {c['client']:,.0f} µs: two idle "
+        f"cores would carry at most {2e6 / total:,.0f}/s",
         *HISTORY,
     ]
     return "\n".join(lines) + "\n"
@@ -219,7 +202,7 @@ def update_docs(path: Path, section: str) -> None:
         text = text.rstrip("\n") + "\n\n" + section
     else:
         nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[nxt + 1 :] if nxt >= 0 else "")
+        text = text[:start] + section + ("\n" + text[nxt + 1 :] if nxt >= 0 else "")
     path.write_text(text)
 
 
