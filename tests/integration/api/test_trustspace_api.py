@@ -132,12 +132,13 @@ def test_printer_columns(cluster: LocalCluster, namespace: str, crds: list[str])
         "BUNDLE",
         "SYNCED",
     ]
-    assert _header(cluster, namespace, "ml")[:6] == [
+    assert _header(cluster, namespace, "ml")[:7] == [
         "NAME",
         "SOURCE",
         "DESTINATION",
         "STATE",
         "BREAKER",
+        "REASON",
         "LAST SYNC",
     ]
     row = cluster.kubectl("get", "dsn", "vn-hanoi", "-n", namespace, "--no-headers").stdout
