@@ -6,6 +6,8 @@ what was rendered, and tests can read the objects without a cluster.
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +42,13 @@ KEY_DIR = "/var/run/trustspace/key"
 BUNDLE_DIR = "/var/run/trustspace/trust"
 TLS_DIR = "/var/run/trustspace/gateway-tls"
 SECRETS_DIR = "/var/run/trustspace/secrets"
+CALLERS_DIR = "/var/run/trustspace/callers"
+#: Key of the callers Secret: ``{caller: [SM3 hex of its token]}``, the agent's
+#: ``callerTokensFile``; and of each caller's own Secret: the bearer token itself.
+CALLERS_KEY = "callers.yaml"
+TOKEN_KEY = "token"  # noqa: S105 - a key's name
+#: Label of a caller's token Secret: which caller it is (stale ones are found by it).
+CALLER_LABEL = f"{GROUP}/caller"
 DATA_DIR = "/var/lib/trustspace"
 #: Pod-template annotation with the config's digest: a changed config rolls the agents.
 CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
@@ -70,6 +79,19 @@ class Names:
     @property
     def gateway_tls(self) -> str:
         return f"{self.node}-gateway-tls"
+
+    @property
+    def callers(self) -> str:
+        return f"{self.node}-callers"
+
+    def caller_token(self, caller: str) -> str:
+        return f"{self.node}-caller-{caller}"
+
+
+def callers(node: DataSpaceNode) -> list[str]:
+    """The apps that get a token for the agent's local API (none without a gateway)."""
+    gateway = node.spec.capabilities.gateway
+    return sorted(gateway.callers or []) if gateway.enabled else []
 
 
 def target_namespace(node: DataSpaceNode) -> str:
@@ -153,7 +175,11 @@ def role(node: DataSpaceNode) -> Obj:
             {
                 "apiGroups": [""],
                 "resources": ["secrets"],
-                "resourceNames": [names.key_secret, names.gateway_tls],
+                "resourceNames": [
+                    names.key_secret,
+                    names.gateway_tls,
+                    *([names.callers] if callers(node) else []),
+                ],
                 "verbs": ["get", "watch"],
             },
             {
@@ -179,10 +205,10 @@ def role_binding(node: DataSpaceNode) -> Obj:
     }
 
 
-def gateway_settings(view: GatewayView) -> dict[str, Any]:
+def gateway_settings(view: GatewayView, *, with_callers: bool = False) -> dict[str, Any]:
     """The ``gateway:`` section (trustspace_agent.gateway_config.GatewayConfig): every path
     is a volume of the StatefulSet below, every peer a MirrorLink destination's endpoint."""
-    return {
+    settings: dict[str, Any] = {
         "policyBundleFile": f"{BUNDLE_DIR}/{POLICY_BUNDLE_KEY}",
         "trustBundleFile": f"{BUNDLE_DIR}/{TRUST_BUNDLE_KEY}",
         "hubPublicKeyFile": f"{BUNDLE_DIR}/hub.pem",
@@ -196,6 +222,10 @@ def gateway_settings(view: GatewayView) -> dict[str, Any]:
         "secretsDir": SECRETS_DIR,
         "stateDir": f"{DATA_DIR}/gateway",
     }
+    if with_callers:
+        # Without it the agent serves loopback only: its own Pod, none of the node's apps.
+        settings["callerTokensFile"] = f"{CALLERS_DIR}/{CALLERS_KEY}"
+    return settings
 
 
 def agent_settings(
@@ -218,7 +248,9 @@ def agent_settings(
         "listenPort": API_PORT,
     }
     if spec.capabilities.gateway.enabled:
-        settings["gateway"] = gateway_settings(gateway or GatewayView())
+        settings["gateway"] = gateway_settings(
+            gateway or GatewayView(), with_callers=bool(callers(node))
+        )
     return settings
 
 
@@ -231,6 +263,35 @@ def agent_config(
         "kind": "ConfigMap",
         "metadata": _meta(node, Names(node.name).agent_config),
         "data": {"agent.yaml": text},
+    }
+
+
+def caller_token_secret(node: DataSpaceNode, caller: str, token: str) -> Obj:
+    """A caller's bearer token, for the app to mount; the agent never sees it."""
+    meta = _meta(node, Names(node.name).caller_token(caller))
+    meta["labels"] = {**meta["labels"], CALLER_LABEL: caller}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": meta,
+        "data": {TOKEN_KEY: base64.b64encode(token.encode()).decode()},
+    }
+
+
+def callers_secret(node: DataSpaceNode, digests: Mapping[str, str]) -> Obj:
+    """The agent's ``callerTokensFile``: SM3 digests only, so the agent's Pod holds nothing
+    that would let it (or whoever reads its volumes) call as an app."""
+    text = yaml.safe_dump({c: [digests[c]] for c in callers(node)}, sort_keys=True)
+    meta = _meta(node, Names(node.name).callers)
+    # Labelled like the token Secrets (no caller of its own), so one list finds them all.
+    meta["labels"] = {**meta["labels"], CALLER_LABEL: ""}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": meta,
+        "data": {CALLERS_KEY: base64.b64encode(text.encode()).decode()},
     }
 
 
@@ -271,6 +332,12 @@ def stateful_set(
         {"name": "trust", "configMap": {"name": TRUST_BUNDLE_CONFIGMAP, "optional": True}},
         {"name": "tmp", "emptyDir": {}},
     ]
+    if callers(node):
+        # Not optional: an agent told to check tokens must not start without them.
+        mounts.append({"name": "callers", "mountPath": CALLERS_DIR, "readOnly": True})
+        volumes.append(
+            {"name": "callers", "secret": {"secretName": names.callers, "defaultMode": 0o400}}
+        )
     if gateway:
         ports.append({"name": "gateway", "containerPort": GATEWAY_PORT, "protocol": "TCP"})
         mounts.append({"name": "gateway-tls", "mountPath": TLS_DIR, "readOnly": True})
@@ -375,19 +442,24 @@ def service(node: DataSpaceNode) -> Obj:
 
 
 def desired_objects(
-    node: DataSpaceNode, *, image: str, collector_url: str, gateway: GatewayView | None = None
+    node: DataSpaceNode,
+    *,
+    image: str,
+    collector_url: str,
+    gateway: GatewayView | None = None,
+    caller_digests: Mapping[str, str] | None = None,
 ) -> list[Obj]:
-    """Everything but the key Secret (see keys.py), the gateway's TLS Secret (gatewaytls.py)
-    and the shared trust bundle (bundle.py), in the order they must be applied."""
+    """Everything but the key Secret (see keys.py), the gateway's TLS Secret (gatewaytls.py),
+    the callers' token Secrets (callertokens.py, whose `caller_digests` come in) and the
+    shared trust bundle (bundle.py), in the order they must be applied."""
     view = gateway or GatewayView()
     config = agent_config(node, collector_url, view)
-    objs = [
-        service_account(node),
-        role(node),
-        role_binding(node),
-        config,
-        stateful_set(node, image, config_digest=config_hash(config), secrets=view.secrets),
-    ]
+    objs = [service_account(node), role(node), role_binding(node), config]
+    if callers(node):
+        # Token changes need no rollout: the kubelet updates the mounted file and the
+        # agent re-reads it (trustspace_agent.callers); only agent.yaml is hashed.
+        objs.append(callers_secret(node, caller_digests or {}))
+    objs.append(stateful_set(node, image, config_digest=config_hash(config), secrets=view.secrets))
     if node.spec.capabilities.gateway.enabled:
         objs.append(service(node))
     return objs

@@ -84,6 +84,11 @@ class GatewayCapability(SpecModel):
     """Run the gateway. A node without it can neither send nor receive transfers."""
     port: Annotated[int, Field(ge=1024, le=65535)] = 8443
     """Port the gateway listens on inside its cluster."""
+    callers: Annotated[list[DnsLabel], ListType("set"), Field(max_length=32)] | None = None
+    """Apps in other Pods that may call the agent's local API (transfers, inbox, link
+    resets). The operator issues each a bearer token in the Secret `<node>-caller-<name>`
+    (key `token`) for the app to mount, and gives the agent only the tokens' SM3 digests.
+    Unset: only the agent's own Pod (loopback) is served."""
 
 
 class EvidenceCapability(SpecModel):
