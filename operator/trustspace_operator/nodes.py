@@ -34,7 +34,7 @@ from trustspace.api.constants import (
 from trustspace.api.dataspacenode import DataSpaceNode, RotationPolicy
 from trustspace.kube import ApiError, Conflict, Kube, NotFound, Obj, Unreachable
 from trustspace.kube import kinds as k
-from trustspace_operator import callertokens, keys, render
+from trustspace_operator import keys, render
 from trustspace_operator.config import AgentRuntime, OperatorConfig
 from trustspace_operator.events import EventRecorder
 from trustspace_operator.faults import fault_point
@@ -163,7 +163,9 @@ class NodeController:
         self._observed: dict[tuple[str, str], int | None] = {}
         self._taken_request: dict[tuple[str, str], str | None] = {}
         #: The latest watched version of every node, for the periodic sweep (`sweep`).
-        self._bodies: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self._bodies: dict[tuple[str, str], Obj] = {}
+        #: The resourceVersion our last status write of each node produced.
+        self._written_rv: dict[tuple[str, str], str] = {}
         #: The key Secret as last read or written (without managedFields), per node.
         self._secrets: dict[tuple[str, str], Obj] = {}
         self._workers = ThreadPoolExecutor(
@@ -185,7 +187,9 @@ class NodeController:
             # Timer and drift callers hold a copy that may predate our last status write;
             # decisions such as "drift or spec change" need the live object.
             live: Obj | None = body
-            if not fresh:
+            if not fresh and cause in _KEYS_ONLY_CAUSES:
+                live = self._as_last_written(key)
+            if not fresh and live is body:
                 live = self.hub.get(k.DATASPACENODE, meta["name"], meta["namespace"])
             if live is None or live["metadata"].get("deletionTimestamp"):
                 return Result(NodePhase.PENDING)
@@ -214,6 +218,16 @@ class NodeController:
         request = self.rotation_request(body)
         if request is not None and self._taken_request.get(key) != request:
             return "update"
+        return None
+
+    def _as_last_written(self, key: tuple[str, str]) -> Obj | None:
+        """The watched node if it is exactly the version our last status write produced:
+        then nothing newer can exist but what a watch event is still bringing, which queues
+        its own reconcile. Saves a read per key step (a promotion after the bundle pass)."""
+        body = self._bodies.get(key)
+        written = self._written_rv.get(key)
+        if body is not None and written and body["metadata"].get("resourceVersion") == written:
+            return body
         return None
 
     def observe(self, body: Mapping[str, Any]) -> Obj:
@@ -341,6 +355,7 @@ class NodeController:
             self._taken_request,
             self._bodies,
             self._secrets,
+            self._written_rv,
         ):
             table.pop(key, None)
 
@@ -441,13 +456,11 @@ class NodeController:
             self._ensure_namespace(kube, node, ns)
         provisioned_before = body.get("status", {}).get("observedGeneration") is not None
         spec_changed = body.get("status", {}).get("observedGeneration") != node.generation
-        digests = self._caller_tokens(body, node, kube, provisioned_before, spec_changed, first)
         desired = render.desired_objects(
             node,
             image=self.config.agent_image,
             collector_url=self.config.collector_url,
             gateway=self.directory.view(node.namespace, node.name),
-            caller_digests=digests,
         )
         for obj in desired:
             kind = k.kind_of(obj)
@@ -471,25 +484,6 @@ class NodeController:
         elif changed and spec_changed:
             self.events.post(body, "Normal", "Updated", f"updated {where}")
         return changed, live_objects
-
-    def _caller_tokens(
-        self,
-        body: Obj,
-        node: DataSpaceNode,
-        kube: Kube,
-        provisioned_before: bool,
-        spec_changed: bool,
-        first: list[str],
-    ) -> dict[str, str]:
-        """The callers' token Secrets (callertokens.py); their digests for the agent."""
-        digests, done = callertokens.ensure(kube, node, likely_missing=not provisioned_before)
-        if provisioned_before and spec_changed:  # a caller taken off the list
-            done += [f"deleted {what}" for what in callertokens.remove_stale(kube, node)]
-        if done and not provisioned_before:
-            first.append("caller tokens: " + ", ".join(done))
-        elif done:
-            self.events.post(body, "Normal", "CallerTokens", "; ".join(done))
-        return digests
 
     def _ensure_namespace(self, kube: Kube, node: DataSpaceNode, ns: str) -> None:
         if kube.get(k.NAMESPACE, ns) is not None:
@@ -979,13 +973,16 @@ class NodeController:
             "status": status,
         }
         with contextlib.suppress(NotFound):  # deleted meanwhile
-            self.hub.request(
+            written = self.hub.request(
                 "PATCH",
                 k.DATASPACENODE.path(node.namespace, node.name) + "/status",
                 query=[("fieldManager", STATUS_MANAGER), ("force", "true")],
                 body=patch,
                 content_type="application/apply-patch+yaml",
             )
+            version = written.get("metadata", {}).get("resourceVersion")
+            if version:
+                self._written_rv[(node.namespace, node.name)] = str(version)
         fault_point("after-status")
 
     def _key_status(self, node: DataSpaceNode, state: keys.KeyState) -> Obj:
