@@ -34,7 +34,7 @@ from trustspace.api.constants import (
 from trustspace.api.dataspacenode import DataSpaceNode, RotationPolicy
 from trustspace.kube import ApiError, Conflict, Kube, NotFound, Obj, Unreachable
 from trustspace.kube import kinds as k
-from trustspace_operator import keys, render
+from trustspace_operator import callertokens, keys, render
 from trustspace_operator.config import AgentRuntime, OperatorConfig
 from trustspace_operator.events import EventRecorder
 from trustspace_operator.faults import fault_point
@@ -456,11 +456,13 @@ class NodeController:
             self._ensure_namespace(kube, node, ns)
         provisioned_before = body.get("status", {}).get("observedGeneration") is not None
         spec_changed = body.get("status", {}).get("observedGeneration") != node.generation
+        digests = self._caller_tokens(body, node, kube, provisioned_before, spec_changed, first)
         desired = render.desired_objects(
             node,
             image=self.config.agent_image,
             collector_url=self.config.collector_url,
             gateway=self.directory.view(node.namespace, node.name),
+            caller_digests=digests,
         )
         for obj in desired:
             kind = k.kind_of(obj)
@@ -484,6 +486,25 @@ class NodeController:
         elif changed and spec_changed:
             self.events.post(body, "Normal", "Updated", f"updated {where}")
         return changed, live_objects
+
+    def _caller_tokens(
+        self,
+        body: Obj,
+        node: DataSpaceNode,
+        kube: Kube,
+        provisioned_before: bool,
+        spec_changed: bool,
+        first: list[str],
+    ) -> dict[str, str]:
+        """The callers' token Secrets (callertokens.py); their digests for the agent."""
+        digests, done = callertokens.ensure(kube, node, likely_missing=not provisioned_before)
+        if provisioned_before and spec_changed:  # a caller taken off the list
+            done += [f"deleted {what}" for what in callertokens.remove_stale(kube, node)]
+        if done and not provisioned_before:
+            first.append("caller tokens: " + ", ".join(done))
+        elif done:
+            self.events.post(body, "Normal", "CallerTokens", "; ".join(done))
+        return digests
 
     def _ensure_namespace(self, kube: Kube, node: DataSpaceNode, ns: str) -> None:
         if kube.get(k.NAMESPACE, ns) is not None:
