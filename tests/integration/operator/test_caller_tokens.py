@@ -4,11 +4,18 @@ token Secret, the agent gets only the digests, and hand edits are repaired like 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
+import socket
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
+from support.gateway_harness import GatewayHarness
 from support.operator import OperatorRunner, apply, events_for, node_manifest, wait_for
 from trustspace.crypto import sm3
 from trustspace.kube import Kube
@@ -16,6 +23,16 @@ from trustspace.kube import kinds as k
 from trustspace.localk8s import LocalCluster
 from trustspace_agent.callers import CallerRefused, Callers
 from trustspace_agent.config import AgentConfig
+
+TRANSFER = {
+    "metadata": {
+        "source": "vn-hanoi",
+        "destination": "cn-nanning",
+        "classification": "internal",
+        "categories": ["logistics"],
+    },
+    "records": [{"container": "MSKU1234565"}],
+}
 
 
 def _secret(kube: Kube, ns: str, name: str, key: str) -> str | None:
@@ -54,7 +71,9 @@ def test_callers_get_tokens_and_the_agent_only_their_digests(
         node_manifest("vn-hanoi", ns, capabilities={"gateway": {"callers": ["crm", "exporter"]}}),
     )
     tokens = wait_for(
-        "caller tokens and their digests", lambda: _matches(kube, ns, ["crm", "exporter"])
+        "caller tokens and their digests",
+        lambda: _matches(kube, ns, ["crm", "exporter"]),
+        timeout=60,  # the operator's start included
     )
     seen = set(tokens.values())
     assert len(seen) == 2
@@ -143,3 +162,63 @@ def test_callers_get_tokens_and_the_agent_only_their_digests(
         assert token not in messages
         assert token not in logs
     assert "vn-hanoi-caller-crm" in messages  # what was done is told, by name
+
+
+def _own_address() -> str | None:
+    """An address of this machine that is not loopback, as another Pod's calls would come
+    from (a UDP connect sends nothing; it only picks the route's source address)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.254", 9))
+        except OSError:
+            return None
+        addr = str(s.getsockname()[0])
+    return None if ipaddress.ip_address(addr).is_loopback else addr
+
+
+def _post(url: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
+    req = urllib.request.Request(  # noqa: S310 - a test agent on this machine
+        url, json.dumps(body).encode(), {"Content-Type": "application/json", **headers}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def test_a_real_agent_serves_an_app_elsewhere_with_its_token_only(
+    cluster: LocalCluster, kube: Kube, namespace: str, operator: OperatorRunner, tmp_path: Path
+) -> None:
+    """A real agent process with the callers file exactly as the operator rendered it, its
+    local API on all addresses as in a Pod, called from a non-loopback address."""
+    address = _own_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback address to call from")
+    operator.start()
+    apply(
+        cluster,
+        node_manifest("vn-hanoi", namespace, capabilities={"gateway": {"callers": ["crm"]}}),
+    )
+    tokens = wait_for("the crm token", lambda: _matches(kube, namespace, ["crm"]), timeout=60)
+    rendered = tmp_path / "callers.yaml"
+    rendered.write_text(_secret(kube, namespace, "vn-hanoi-callers", "callers.yaml") or "")
+
+    (tmp_path / "agent").mkdir()
+    h = GatewayHarness(tmp_path / "agent", {"vn-hanoi": "VN", "cn-nanning": "CN"})
+    try:
+        h.start_gateway("cn-nanning")  # the destination, with the harness's own callers
+        h.start_gateway("vn-hanoi", {"callerTokensFile": str(rendered)}, listenHost="0.0.0.0")  # noqa: S104
+        url = f"http://{address}:{h.agent_ports['vn-hanoi']}/v1/transfers"
+        status, answer = _post(url, TRANSFER, {})
+        assert (status, answer["code"]) == (401, "missing_credentials"), answer
+        status, answer = _post(url, TRANSFER, {"Authorization": "Bearer " + "x" * 43})
+        assert (status, answer["code"]) == (401, "unknown_caller"), answer
+        status, answer = _post(url, TRANSFER, {"Authorization": f"Bearer {tokens['crm']}"})
+        assert status == 201, answer
+        actors = {
+            e["actor"] for e in h.audit_events("vn-hanoi").values() if e["subject"] == answer["id"]
+        }
+        assert actors == {"crm"}
+    finally:
+        h.close()
