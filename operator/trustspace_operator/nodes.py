@@ -187,10 +187,11 @@ class NodeController:
             # Timer and drift callers hold a copy that may predate our last status write;
             # decisions such as "drift or spec change" need the live object.
             live: Obj | None = body
-            if not fresh and cause in _KEYS_ONLY_CAUSES:
-                live = self._as_last_written(key)
-            if not fresh and live is body:
-                live = self.hub.get(k.DATASPACENODE, meta["name"], meta["namespace"])
+            if not fresh:
+                # The watched node stands in for a read only when it is exactly what our
+                # last status write produced; anything newer (a collector heartbeat) is read.
+                cached = self._as_last_written(key) if cause in _KEYS_ONLY_CAUSES else None
+                live = cached or self.hub.get(k.DATASPACENODE, meta["name"], meta["namespace"])
             if live is None or live["metadata"].get("deletionTimestamp"):
                 return Result(NodePhase.PENDING)
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from typing import Any
 
 from support.operator import (
@@ -173,3 +174,27 @@ def test_deleting_the_node_removes_its_objects(
         "owned objects gone",
         lambda: [f"{kd.kind}/{n}" for kd, n in OWNED if kube.get(kd, n, namespace)],
     )
+
+
+def test_heartbeat_written_by_the_collector_turns_agent_ready_at_the_next_tick(
+    cluster: LocalCluster, kube: Kube, namespace: str, operator: OperatorRunner
+) -> None:
+    # Agents as processes (the quickstart's runtime): AgentReady comes from heartbeats alone.
+    # A resync far away: the periodic tick must notice the heartbeat by itself, reading the
+    # node the collector just wrote rather than the version the operator wrote last.
+    operator.start(env={"TRUSTSPACE_AGENT_RUNTIME": "external", "TRUSTSPACE_RESYNC": "600"})
+    apply(cluster, node_manifest("vn-hanoi", namespace))
+    body = wait_for("KeyReady", lambda: _keyed(kube, namespace))
+    agent = condition(body, "AgentReady")
+    assert agent is not None and agent["status"] == "False"
+
+    beat = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    kube.patch_status(k.DATASPACENODE, "vn-hanoi", namespace, {"lastHeartbeatTime": beat})
+
+    def agent_ready() -> dict[str, Any] | None:
+        found = condition(_node(kube, namespace), "AgentReady")
+        return found if found and found["status"] == "True" else None
+
+    ready = wait_for("AgentReady from the heartbeat", agent_ready, timeout=15)
+    assert ready["reason"] == "AgentAvailable"
+    assert "heartbeats arrive every" in ready["message"]
