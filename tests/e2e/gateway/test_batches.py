@@ -11,30 +11,15 @@ import sqlite3
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-
-import pytest
 
 from support.gateway_harness import GatewayHarness
 from trustspace.audit.auth import sign_request, signing_input
 from trustspace.crypto import sm3
 from trustspace_agent import batchwire
 
-NODES = {"cn-nanning": "CN", "vn-hanoi": "VN"}
 BURST = 48
-
-
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayHarness]:
-    h = GatewayHarness(tmp_path_factory.mktemp("batches"), NODES)
-    try:
-        for node in NODES:
-            h.start_gateway(node)
-        yield h
-    finally:
-        h.close()
 
 
 def post_batch(h: GatewayHarness, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +24,6 @@ TRANSFER = {
     },
     "records": [{"container": "MSKU1234565"}],
 }
-
-
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayHarness]:
-    h = GatewayHarness(tmp_path_factory.mktemp("callers"), NODES)
-    try:
-        for node in NODES:
-            h.start_gateway(node)
-        yield h
-    finally:
-        h.close()
 
 
 def refusals(h: GatewayHarness, node: str, action: str) -> list[dict[str, Any]]:
