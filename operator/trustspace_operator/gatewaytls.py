@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import ipaddress
 import threading
 import time
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from trustspace.api.dataspacenode import DataSpaceNode
 from trustspace.kube import Conflict, Kube, Obj
 from trustspace.kube import kinds as k
+from trustspace.x509names import subject_alt_names
 from trustspace_operator import render
 
 CA_SECRET = "trustspace-gateway-ca"  # noqa: S105 - a Secret's name
@@ -110,12 +110,7 @@ class GatewayCA:
     def issue(self, hosts: list[str], now: dt.datetime) -> tuple[bytes, bytes]:
         """A serving pair for `hosts`: (certificate PEM, private key PEM)."""
         key = ec.generate_private_key(ec.SECP256R1())
-        sans: list[x509.GeneralName] = []
-        for host in hosts:
-            try:
-                sans.append(x509.IPAddress(ipaddress.ip_address(host)))
-            except ValueError:
-                sans.append(x509.DNSName(host))
+        sans = subject_alt_names(hosts)
         cert = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0][:64])]))

@@ -7,7 +7,6 @@ not part of the data space, so the national SM suite does not apply to it.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from trustspace.x509names import subject_alt_names
 
 _VALIDITY = dt.timedelta(days=365)
 
@@ -121,12 +122,7 @@ class CertificateAuthority:
         return CertPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
 
     def issue_server(self, hosts: list[str]) -> CertPair:
-        sans: list[x509.GeneralName] = []
-        for host in hosts:
-            try:
-                sans.append(x509.IPAddress(ipaddress.ip_address(host)))
-            except ValueError:
-                sans.append(x509.DNSName(host))
+        sans = subject_alt_names(hosts)
         return self._issue(_name("kube-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH, sans)
 
     def issue_client(self, user: str, groups: tuple[str, ...] = ()) -> CertPair:
