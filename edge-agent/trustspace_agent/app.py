@@ -13,6 +13,7 @@ from aiohttp import web
 
 from trustspace import __version__
 from trustspace.audit.keyfile import KeyFile
+from trustspace.gctuning import settle_heap
 from trustspace_agent.api import Appender, build_app
 from trustspace_agent.bundlereport import TrustFileHash
 from trustspace_agent.config import AgentConfig
@@ -130,6 +131,7 @@ async def run_agent(config: AgentConfig) -> None:
             config.listen_port,
             keys.get().key_id[:16],
         )
+        settle_heap()
         waiter: asyncio.Task[object] = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
         for task in tasks:

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from trustspace.audit.keyfile import KeyFile
 from trustspace.crypto import SM2PublicKey
+from trustspace.gctuning import settle_heap
 from trustspace.trust import TrustBundleFile
 from trustspace_operator.collector.checkpointer import Checkpointer
 from trustspace_operator.collector.config import CollectorConfig
@@ -75,6 +76,7 @@ async def run_collector(config: CollectorConfig) -> None:
     ]
     await site.start()
     log.info("collector listening on %s:%d", config.listen_host, config.listen_port)
+    settle_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
