@@ -24,9 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-import aiohttp
 import uvloop
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,34 +66,86 @@ def unlimited_bundle() -> dict[str, Any]:
     return data
 
 
+class _Client(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection that sends a pre-encoded request and reads the
+    answer's status and ``Content-Length`` body: a load generator as lean as ``wrk``'s, so
+    that the two cores go to the gateways (aiohttp's client cost ~120 µs a request here)."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.waiter: asyncio.Future[int] | None = None
+        self.transport: asyncio.Transport | None = None
+        self.lost: BaseException | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not subclasses of asyncio.Transport, only alike.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.lost = exc or ConnectionResetError("the gateway closed the connection")
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(self.lost)
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0 or self.waiter is None:
+            return
+        head = bytes(self.buf[:end]).decode("latin-1").split("\r\n")
+        fields = dict(line.split(":", 1) for line in head[1:])
+        length = {k.strip().lower(): v.strip() for k, v in fields.items()}.get("content-length")
+        if length is None:  # aiohttp answers JSON with a length; anything else is a bug here
+            self.waiter.set_exception(RuntimeError(f"answer without Content-Length: {head}"))
+            return
+        if len(self.buf) < end + 4 + int(length):
+            return
+        del self.buf[: end + 4 + int(length)]
+        self.waiter.set_result(int(head[0].split(" ", 2)[1]))
+
+    async def request(self, raw: bytes) -> int:
+        if self.lost is not None:
+            raise self.lost
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(raw)
+        return await self.waiter
+
+
 async def run_load(
     url: str, size: int, seconds: float, concurrency: int, token: str
 ) -> tuple[int, list[float], dict[int, int]]:
+    host_port = url.split("//", 1)[1].split("/", 1)[0]
+    host, port = host_port.rsplit(":", 1)
+    path = "/" + url.split("//", 1)[1].split("/", 1)[1]
     payload = os.urandom(size)
-    headers = {
-        "Content-Type": "application/octet-stream",
-        "X-Trustspace-Metadata": json.dumps(META),
-        "Authorization": f"Bearer {token}",
-    }
+    raw = (
+        f"POST {path} HTTP/1.1\r\nHost: {host_port}\r\n"
+        "Content-Type: application/octet-stream\r\n"
+        f"X-Trustspace-Metadata: {json.dumps(META)}\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Length: {size}\r\n\r\n"
+    ).encode() + payload
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     done = 0
+    loop = asyncio.get_running_loop()
     deadline = time.monotonic() + seconds
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
 
-        async def worker() -> None:
-            nonlocal done
+    async def worker() -> None:
+        nonlocal done
+        _, conn = await loop.create_connection(_Client, host, int(port))
+        try:
             while time.monotonic() < deadline:
                 t0 = time.perf_counter()
-                async with session.post(url, data=payload, headers=headers) as resp:
-                    await resp.read()
-                    statuses[resp.status] = statuses.get(resp.status, 0) + 1
+                status = await conn.request(raw)
                 latencies.append(time.perf_counter() - t0)
-                if resp.status == 201:
+                statuses[status] = statuses.get(status, 0) + 1
+                if status == 201:
                     done += 1
+        finally:
+            if conn.transport is not None:
+                conn.transport.close()
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
     return done, latencies, statuses
 
 
