@@ -19,11 +19,14 @@ import datetime as dt
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +78,7 @@ def wait(
         if now - last > 2:
             say(f"  {what}: {have}/{total} ({now - t0:.0f}s)")
             last = now
-        time.sleep(0.25)
+        time.sleep(0.05)
 
 
 def plain_client(kube: Kube, n: int, ns: str) -> float:
@@ -113,22 +116,69 @@ def plain_client(kube: Kube, n: int, ns: str) -> float:
     return time.monotonic() - t0
 
 
-def key_ready(kube: Kube, ns: str) -> int:
-    count = 0
-    for body in kube.list(k.DATASPACENODE, ns):
-        for cond in (body.get("status") or {}).get("conditions", []):
-            if cond["type"] == "KeyReady" and cond["status"] == "True":
-                count += 1
-    return count
+def node_facts(body: dict[str, Any]) -> tuple[bool, str | None]:
+    """What the waits look at: whether the node is KeyReady, and its active key."""
+    status = body.get("status") or {}
+    ready = any(
+        cond["type"] == "KeyReady" and cond["status"] == "True"
+        for cond in status.get("conditions", [])
+    )
+    return ready, (status.get("activeKey") or {}).get("keyId")
 
 
-def key_ids(kube: Kube, ns: str) -> dict[str, str]:
-    out = {}
-    for body in kube.list(k.DATASPACENODE, ns):
-        key = ((body.get("status") or {}).get("activeKey") or {}).get("keyId")
-        if key:
-            out[body["metadata"]["name"]] = key
-    return out
+class NodeWatch:
+    """The DataSpaceNodes of a namespace as a watch shows them. Waiting on a watch costs the
+    API server one stream; listing every node four times a second, as this benchmark did,
+    cost it about a fifth of its CPU at 1,000 nodes, taken from the operator it measures
+    (and a list of 1,000 nodes took long enough to blur the end time)."""
+
+    def __init__(self, kube: Kube, ns: str) -> None:
+        self.kube = kube
+        self.ns = ns
+        self.facts: dict[str, tuple[bool, str | None]] = {}
+        self._stop = threading.Event()
+        self._version = self._list()
+        self._thread = threading.Thread(target=self._run, name="node-watch", daemon=True)
+        self._thread.start()
+
+    def _list(self) -> str:
+        page = self.kube.request("GET", k.DATASPACENODE.path(self.ns))
+        self.facts = {body["metadata"]["name"]: node_facts(body) for body in page["items"]}
+        return str(page["metadata"]["resourceVersion"])
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._watch()
+            except Exception as exc:  # a broken watch: list afresh and watch on
+                if self._stop.is_set():
+                    return
+                say(f"  watch of DataSpaceNodes ended ({exc}); listing again")
+                time.sleep(1)
+                self._version = self._list()
+
+    def _watch(self) -> None:
+        for line in self.kube.watch_lines(
+            k.DATASPACENODE, self.ns, resource_version=self._version, timeout_seconds=60
+        ):
+            event = orjson.loads(line)
+            body = event["object"]
+            if event["type"] == "ERROR":
+                raise RuntimeError(body.get("message"))
+            self._version = body["metadata"]["resourceVersion"]
+            if event["type"] == "DELETED":
+                self.facts.pop(body["metadata"]["name"], None)
+            elif event["type"] != "BOOKMARK":
+                self.facts[body["metadata"]["name"]] = node_facts(body)
+
+    def key_ready(self) -> int:
+        return sum(1 for ready, _ in list(self.facts.values()) if ready)
+
+    def key_ids(self) -> dict[str, str]:
+        return {name: key for name, (_, key) in list(self.facts.items()) if key}
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def reconcile_counts() -> str:
@@ -148,8 +198,12 @@ def reconcile_counts() -> str:
     return "reconciles " + ", ".join(sorted(counts))
 
 
-def api_writes(kube: Kube) -> dict[str, int]:
-    """Write requests the API server has served so far, by verb (its own counters)."""
+WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE", "APPLY")
+
+
+def api_requests(kube: Kube) -> dict[str, int]:
+    """Requests the API server has served so far, by verb (its own counters; watches
+    counted once when they end)."""
     resp = kube.api.call_api("GET", kube.server + "/metrics", header_params=kube_auth(kube))
     counts: dict[str, int] = {}
     for line in resp.read().decode().splitlines():
@@ -157,8 +211,7 @@ def api_writes(kube: Kube) -> dict[str, int]:
             continue
         labels, value = line.rsplit(" ", 1)
         verb = labels.split('verb="', 1)[1].split('"', 1)[0]
-        if verb in ("POST", "PUT", "PATCH", "DELETE", "APPLY"):
-            counts[verb] = counts.get(verb, 0) + int(float(value))
+        counts[verb] = counts.get(verb, 0) + int(float(value))
     return counts
 
 
@@ -169,11 +222,33 @@ def kube_auth(kube: Kube) -> dict[str, str]:
 
 
 def writes_since(kube: Kube, before: dict[str, int], n: int) -> str:
-    now = api_writes(kube)
+    now = api_requests(kube)
     diff = {verb: now.get(verb, 0) - before.get(verb, 0) for verb in sorted(now)}
-    total = sum(diff.values())
-    per_verb = ", ".join(f"{verb}={count}" for verb, count in diff.items() if count)
-    return f"{total} API writes ({total / n:.1f} per node: {per_verb})"
+    writes = {verb: count for verb, count in diff.items() if verb in WRITE_VERBS and count}
+    reads = {verb: count for verb, count in diff.items() if verb not in WRITE_VERBS and count}
+    total = sum(writes.values())
+    per_verb = ", ".join(f"{verb}={count}" for verb, count in writes.items())
+    read_verbs = ", ".join(f"{verb}={count}" for verb, count in reads.items())
+    return f"{total} API writes ({total / n:.1f} per node: {per_verb}); reads {read_verbs}"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_now(pids: dict[str, int]) -> dict[str, float]:
+    return {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def cpu_since(pids: dict[str, int], before: dict[str, float], wall: float) -> str:
+    """How the cores were split between the processes during a phase: where the time went
+    when the API server, etcd, the operator and this client share them."""
+    now = cpu_now(pids)
+    used = {name: now[name] - before[name] for name in pids}
+    parts = ", ".join(f"{name} {sec:.1f}" for name, sec in used.items())
+    return f"CPU s over {wall:.1f}s wall: {parts}; total {sum(used.values()):.1f}"
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -191,9 +266,12 @@ def run(n: int, bin_dir: Path, workdir: Path) -> dict[str, float]:
         cluster.kubectl("wait", "--for=condition=established", "--timeout=60s", "crd", "--all")
         kube = Kube.from_kubeconfig(str(cluster.kubeconfig))
         say(f"N={n}: plain client creating {n * 9} objects with {THREADS} threads")
-        writes = api_writes(kube)
+        writes = api_requests(kube)
+        pids = {**cluster.pids(), "client": os.getpid()}
+        cpu = cpu_now(pids)
         plain = plain_client(kube, n, "plain")
         say(f"N={n}: plain client took {plain:.1f}s; {writes_since(kube, writes, n)}")
+        say(f"N={n}: plain {cpu_since(pids, cpu, plain)}")
 
         ns = "op"
         kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
@@ -221,10 +299,15 @@ def run(n: int, bin_dir: Path, workdir: Path) -> dict[str, float]:
         ]
         proc = Process("operator", argv, workdir / f"operator-{n}.log", detach=False)
         proc.start(env)
+        watch: NodeWatch | None = None
         try:
             time.sleep(2)
             say(f"N={n}: creating {n} DataSpaceNodes for the operator")
-            writes = api_writes(kube)
+            assert proc.pid is not None
+            pids = {**cluster.pids(), "operator": proc.pid, "client": os.getpid()}
+            watch = NodeWatch(kube, ns)
+            writes = api_requests(kube)
+            cpu = cpu_now(pids)
             t0 = time.monotonic()
             with ThreadPoolExecutor(THREADS) as pool:
                 list(
@@ -232,32 +315,36 @@ def run(n: int, bin_dir: Path, workdir: Path) -> dict[str, float]:
                         lambda i: kube.create(node_body(f"n{i:05d}", ns, hub=i == 0)), range(n)
                     )
                 )
-            wait("KeyReady", lambda: (key_ready(kube, ns), n), timeout=900, proc=proc)
+            wait("KeyReady", lambda: (watch.key_ready(), n), timeout=900, proc=proc)
             converge = time.monotonic() - t0
             say(f"N={n}: all KeyReady in {converge:.1f}s; {reconcile_counts()}")
             say(f"N={n}: {writes_since(kube, writes, n)} (the DataSpaceNodes' creation included)")
+            say(f"N={n}: operator {cpu_since(pids, cpu, converge)}")
             objects = sum(1 for _ in kube.list(k.STATEFUL_SET, ns))
             assert objects == n, f"{objects} StatefulSets for {n} nodes"
 
-            before = key_ids(kube, ns)
+            before = watch.key_ids()
             say(f"N={n}: requesting rotation of {n} keys")
-            writes = api_writes(kube)
+            writes = api_requests(kube)
+            cpu = cpu_now(pids)
             t1 = time.monotonic()
             patch = {"metadata": {"annotations": {"trustspace.io/rotate-key": "bench"}}}
             with ThreadPoolExecutor(THREADS) as pool:
                 list(pool.map(lambda name: kube.patch(k.DATASPACENODE, name, patch, ns), before))
 
             def rotated() -> tuple[int, int]:
-                now = key_ids(kube, ns)
+                now = watch.key_ids()
                 return sum(1 for name, key in before.items() if now.get(name) not in (None, key)), n
 
             wait("rotated", rotated, timeout=900, proc=proc)
             rotate = time.monotonic() - t1
             say(f"N={n}: all rotated in {rotate:.1f}s; {reconcile_counts()}")
             say(f"N={n}: {writes_since(kube, writes, n)} (the rotation requests included)")
-            assert proc.pid is not None
+            say(f"N={n}: rotate {cpu_since(pids, cpu, rotate)}")
             rss = peak_rss_mb(proc.pid)
         finally:
+            if watch is not None:
+                watch.stop()
             proc.stop()
         return {"n": n, "plain": plain, "operator": converge, "rotate": rotate, "rss": rss}
     finally:

@@ -221,6 +221,10 @@ class LocalCluster:
         if self._own_root:
             shutil.rmtree(self.dir.parent, ignore_errors=True)
 
+    def pids(self) -> dict[str, int]:
+        """The running processes by name (etcd, kube-apiserver, ...), for CPU accounting."""
+        return {name: p.pid for name, p in self._procs.items() if p.pid is not None}
+
     def running(self) -> bool:
         return all(
             self._procs.get(n) is not None and self._procs[n].running()
