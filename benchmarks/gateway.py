@@ -132,18 +132,22 @@ async def run_load(
 
     async def worker() -> None:
         nonlocal done
-        _, conn = await loop.create_connection(_Client, host, int(port))
-        try:
-            while time.monotonic() < deadline:
-                t0 = time.perf_counter()
+        conn: _Client | None = None
+        while time.monotonic() < deadline:
+            if conn is None or conn.lost is not None:
+                _, conn = await loop.create_connection(_Client, host, int(port))
+            t0 = time.perf_counter()
+            try:
                 status = await conn.request(raw)
-                latencies.append(time.perf_counter() - t0)
-                statuses[status] = statuses.get(status, 0) + 1
-                if status == 201:
-                    done += 1
-        finally:
-            if conn.transport is not None:
-                conn.transport.close()
+            except (ConnectionError, RuntimeError):
+                status = 0  # counted under 0 in the answers; the next request reconnects
+                conn.lost = conn.lost or ConnectionResetError()
+            latencies.append(time.perf_counter() - t0)
+            statuses[status] = statuses.get(status, 0) + 1
+            if status == 201:
+                done += 1
+        if conn is not None and conn.transport is not None:
+            conn.transport.close()
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return done, latencies, statuses
