@@ -1,6 +1,6 @@
 """Gateway transfers per second: two real agents on loopback, protections and audit included.
 
-    python benchmarks/gateway.py [--seconds 10] [--concurrency 32] [--update-docs FILE]
+    python benchmarks/gateway.py [--seconds 10] [--concurrency 256] [--update-docs FILE]
 
 Starts the gateways of vn-hanoi (source) and cn-nanning (destination) as real agent
 processes (test harness: TLS CA, trust bundle, the sample policies signed by a hub key),
@@ -37,17 +37,20 @@ SECTION = "## Gateway (issue 7)"
 #: Kept in the section on every run: what changed, and what the rest is made of (measured
 #: by hand on 2026-11-23, as each line says).
 HISTORY = [
-    "- was 69/s. Changed: batches to a peer under one SM2 signature (was a signature, a "
-    "verification and a request per transfer), one audit append and one inbox transaction "
-    "per received batch, uvloop, orjson canonical JSON, cached breaker settings and keys. "
-    "A/B back to back (load 10-11) against 186d20a in a `git worktree`: 4 KiB 66 -> 156/s, "
-    "CPU 1,935 + 1,416 -> 752 + 459 µs; 1 MiB 21.5 + 23.3 -> 19.3 + 21.1 ms",
-    "- left, measured apart: SM4-GCM of 4 KiB 38 µs and SM3 12 µs (twice) at each end; "
-    "aiohttp 46 µs per local request; audit 11 µs per event in commits of 100, 36 in "
-    "commits of 4; the rest is Python glue at 20-40 µs a piece, no hot spot",
-    "- at 32 clients latency bounds the rate: three durable commits per transfer in turn "
-    "(timers, load 6: 9 ms per source commit, 24 ms per delivery, 43 ms in all). "
-    "`--concurrency 96` (load 3.5): 967/s at 450 + 247 + 118 µs, about 2,450/s of CPU",
+    "- was 69/s at first, then 1,259-2,020/s up to 0743edd (batches to a peer under one "
+    "SM2 signature, one audit append and one inbox transaction per received batch, uvloop, orjson "
+    "canonical JSON, cached breaker settings and keys; A/B against 186d20a: CPU 1,935 + "
+    "1,416 -> 752 + 459 µs)",
+    "- since 0008d85 and bf44c56: the load generator is a lean keep-alive HTTP/1.1 client "
+    "(pre-encoded request; aiohttp's client took 120 µs of the two cores per transfer, "
+    "this one 20-25); "
+    "agent and collector freeze their startup heap and raise the GC thresholds once serving "
+    "(`perf` put the cyclic collector at 7-8% of the source's CPU): source 425 -> 375-395 µs, "
+    "destination 215 -> 180-205 µs",
+    "- left, measured apart: SM4-GCM of 4 KiB 38 µs and SM3 12 µs (twice) at each end "
+    "(`perf`: SM3 11% and SM4 8% of the source's CPU, 16% and 15% of the destination's); "
+    "aiohttp 38 µs per local request; audit ~15 µs per event (append 10, seal 5), four "
+    "events per transfer at the source; the rest is Python glue at a few µs a piece",
 ]
 TARGET_4K = 2000
 META = {
@@ -244,7 +247,8 @@ def table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
         f"- CPU per 4 KiB transfer: source loop {c['vn-hanoi/main']:,.0f} + threads "
         f"{c['vn-hanoi/threads']:,.0f} µs, destination loop {c['cn-nanning/main']:,.0f} + "
         f"threads {c['cn-nanning/threads']:,.0f} µs, client {c['client']:,.0f} µs: two idle "
-        f"cores would carry at most {2e6 / total:,.0f}/s",
+        f"cores would carry at most {2e6 / total:,.0f}/s; the source's Python runs under one "
+        f"interpreter lock, so one core caps it at {1e6 / c['vn-hanoi']:,.0f}/s",
         *HISTORY,
     ]
     return "\n".join(lines) + "\n"
@@ -264,7 +268,12 @@ def update_docs(path: Path, section: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=256,
+        help="clients, each with one keep-alive connection and one transfer at a time",
+    )
     parser.add_argument(
         "--sizes",
         type=lambda text: [int(x) for x in text.split(",")],
