@@ -117,11 +117,16 @@ def selector(node: DataSpaceNode) -> dict[str, str]:
     return {"app.kubernetes.io/name": "trustspace-agent", NODE_LABEL: node.name}
 
 
+def collected_with_node(mode: str, namespace: str | None, node_namespace: str) -> bool:
+    """Whether the node's objects carry owner references, so that the garbage collector
+    removes them with the node: only where the API allows them, in the node's own cluster
+    and namespace. Elsewhere the operator's finalizer removes them (nodes.cleanup)."""
+    return mode == PlacementMode.LOCAL and (namespace or node_namespace) == node_namespace
+
+
 def owner_reference(node: DataSpaceNode) -> list[Obj]:
     """Owner references only where the API allows them: same cluster, same namespace."""
-    if node.spec.placement.mode != PlacementMode.LOCAL:
-        return []
-    if target_namespace(node) != node.namespace:
+    if not collected_with_node(node.spec.placement.mode, target_namespace(node), node.namespace):
         return []
     return [
         {
@@ -422,6 +427,12 @@ def stateful_set(
             "volumeClaimTemplates": [
                 {"metadata": {"name": "audit", "labels": labels(node)}, "spec": pvc_spec}
             ],
+            # The audit buffer goes with the node: owned by the StatefulSet, it is collected
+            # with it (a local node has no finalizer that would delete it by label).
+            "persistentVolumeClaimRetentionPolicy": {
+                "whenDeleted": "Delete",
+                "whenScaled": "Retain",
+            },
         },
     }
 

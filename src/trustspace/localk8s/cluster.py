@@ -351,6 +351,11 @@ class LocalCluster:
         self._spawn("kube-apiserver", argv)
 
     def _launch_controller_manager(self) -> None:
+        # The controllers run as the controller manager's own user rather than an account
+        # each (no tokens to mint), and that user's role lets the garbage collector see but
+        # not delete the dependents of a custom resource: grant it the role the collector's
+        # own account has in a real cluster, so owner references work as they do there.
+        self.kubectl("apply", "--server-side", "-f", "-", input=_GC_BINDING)
         kubeconfig = self.dir / "kubeconfig-kcm"
         doc = self._kubeconfig_doc(
             "system:kube-controller-manager",
@@ -473,6 +478,22 @@ class LocalCluster:
         if purge:
             shutil.rmtree(base / name, ignore_errors=True)
         return stopped
+
+
+_GC_BINDING = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: trustspace-local:kube-controller-manager-gc
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: system:controller:generic-garbage-collector
+subjects:
+  - apiGroup: rbac.authorization.k8s.io
+    kind: User
+    name: system:kube-controller-manager
+"""
 
 
 def _b64(data: bytes) -> str:

@@ -75,6 +75,9 @@ def test_remote_node_lives_in_its_edge_cluster_and_survives_an_outage(
     wait_for(
         "KeyReady", lambda: (c := _cond(kube, namespace, "KeyReady")) and c["status"] == "True"
     )
+    # Nothing in the hub owns the edge's objects: deleting the node takes the finalizer.
+    body = kube.get(k.DATASPACENODE, "th-rayong", namespace)
+    assert body is not None and body["metadata"]["finalizers"] == ["trustspace.io/cleanup"]
     for kind, name in REMOTE_OBJECTS:
         assert edge_kube.get(kind, name, EDGE_NS) is not None, f"{kind.kind} {name} not on the edge"
         # The private key exists only where the node runs.

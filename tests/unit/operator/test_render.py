@@ -52,6 +52,11 @@ def test_every_object_is_labelled_and_owned_locally() -> None:
         assert labels[render.NODE_LABEL] == "vn-hanoi"
         assert labels["app.kubernetes.io/managed-by"] == "trustspace-operator"
         assert obj["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+    # The audit buffer's PVC is collected with the StatefulSet, so with the node.
+    sts = next(o for o in objs if o["kind"] == "StatefulSet")
+    assert sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Delete"
+    assert render.collected_with_node("Local", None, "space")
+    assert render.collected_with_node("Local", "space", "space")
 
 
 def test_remote_or_other_namespace_objects_are_not_owner_referenced() -> None:
@@ -61,6 +66,9 @@ def test_remote_or_other_namespace_objects_are_not_owner_referenced() -> None:
         for obj in render.desired_objects(node, image="i", collector_url="https://c"):
             assert "ownerReferences" not in obj["metadata"]
     assert render.target_namespace(elsewhere) == "agents"
+    # Those nodes need the operator's finalizer to clean up (handlers.needs_cleanup).
+    assert not render.collected_with_node("Remote", None, "space")
+    assert not render.collected_with_node("Local", "agents", "space")
 
 
 def test_agent_role_is_least_privilege() -> None:
