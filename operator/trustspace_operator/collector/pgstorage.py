@@ -17,43 +17,28 @@ the agent retries the batch and gets a duplicate ack if it had in fact committed
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 
-from trustspace.audit import merkle
 from trustspace.audit.batch import GENESIS_BATCH_HASH, ShippedBatch
 from trustspace.audit.event import GENESIS_HASH
-from trustspace.audit.receipt import document_leaf, event_leaf, event_leaf_from_canonical
 from trustspace_operator.collector.storage import (
+    LEAVES_JOIN,
+    SCHEMA,
     NodeState,
     StaleState,
     StoredBatch,
     StoredCheckpoint,
+    batch_row,
+    batch_rows,
+    document_entry,
+    document_leaf_hash,
+    leaf_entry,
+    state_after,
 )
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS nodes (
-  node TEXT PRIMARY KEY, last_seq BIGINT NOT NULL, last_hash TEXT NOT NULL,
-  last_batch_hash TEXT NOT NULL, last_event_time TEXT,
-  heartbeat TEXT, heartbeat_at TEXT);
-CREATE TABLE IF NOT EXISTS batches (
-  node TEXT NOT NULL, first_seq BIGINT NOT NULL, last_seq BIGINT NOT NULL,
-  hash TEXT NOT NULL, header TEXT NOT NULL, signature TEXT NOT NULL, received_at TEXT NOT NULL,
-  PRIMARY KEY (node, first_seq));
-CREATE TABLE IF NOT EXISTS events (
-  node TEXT NOT NULL, seq BIGINT NOT NULL, leaf BIGINT NOT NULL UNIQUE, body TEXT NOT NULL,
-  PRIMARY KEY (node, seq));
-CREATE TABLE IF NOT EXISTS documents (
-  digest TEXT PRIMARY KEY, name TEXT, registered_at TEXT NOT NULL,
-  leaf BIGINT NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS leaves (idx BIGINT PRIMARY KEY, hash BYTEA NOT NULL);
-CREATE TABLE IF NOT EXISTS checkpoints (
-  size BIGINT PRIMARY KEY, root BYTEA NOT NULL, note TEXT NOT NULL, created TEXT NOT NULL);
-"""
 # Serialises appends to the global leaf log (any 64-bit constant unique to this use).
 _LEAF_LOCK = 0x7472757374737063
 _PAGE = 10_000
@@ -68,7 +53,7 @@ class PostgresStorage:
         with self._db.transaction():
             # Two collectors starting at once must not race on CREATE TABLE.
             self._db.execute("SELECT pg_advisory_xact_lock(%s)", (_LEAF_LOCK,))
-            self._db.execute(_SCHEMA)
+            self._db.execute(SCHEMA.format(int="BIGINT", blob="BYTEA"))
         self._leaves = self._next_leaf()
 
     def _connect(self) -> psycopg.Connection[Any]:
@@ -114,7 +99,6 @@ class PostgresStorage:
 
     def store_batch(self, batch: ShippedBatch, header_hash: str, received_at: str) -> NodeState:
         h = batch.header
-        events = batch.events
         db = self._conn
         with db.transaction():
             # The node row (if any) and then the leaf log; always in this order.
@@ -123,12 +107,7 @@ class PostgresStorage:
                 raise StaleState(f"node {h.node} moved to seq {state.last_seq}")
             db.execute("SELECT pg_advisory_xact_lock(%s)", (_LEAF_LOCK,))
             idx = self._next_leaf()
-            rows = []
-            leaf_rows = []
-            for i, event in enumerate(events):
-                canonical = event.canonical()
-                rows.append((h.node, event.seq, idx + i, canonical.decode()))
-                leaf_rows.append((idx + i, merkle.leaf_hash(event_leaf_from_canonical(canonical))))
+            rows, leaf_rows = batch_rows(batch, idx)
             with db.cursor() as cur:
                 with cur.copy("COPY events (node, seq, leaf, body) FROM STDIN") as copy:
                     for row in rows:
@@ -138,17 +117,9 @@ class PostgresStorage:
                         copy.write_row(leaf)
             db.execute(
                 "INSERT INTO batches VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (
-                    h.node,
-                    h.first_seq,
-                    h.last_seq,
-                    header_hash,
-                    h.canonical().decode(),
-                    base64.b64encode(batch.signature).decode(),
-                    received_at,
-                ),
+                batch_row(batch, header_hash, received_at),
             )
-            new = NodeState(h.node, h.last_seq, events[-1].hash(), header_hash, events[-1].time)
+            new = state_after(batch, header_hash)
             db.execute(
                 "INSERT INTO nodes (node, last_seq, last_hash, last_batch_hash, last_event_time) "
                 "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (node) DO UPDATE SET "
@@ -158,7 +129,7 @@ class PostgresStorage:
                 (new.node, new.last_seq, new.last_hash, new.last_batch_hash, new.last_event_time),
             )
         # Committed: only now does the caller acknowledge.
-        self._leaves = idx + len(events)
+        self._leaves = idx + len(rows)
         return new
 
     def record_heartbeat(self, node: str, body: str, at: str) -> None:
@@ -190,14 +161,11 @@ class PostgresStorage:
                 db.execute("INSERT INTO documents VALUES (%s, %s, %s, %s)", (digest, name, at, idx))
                 db.execute(
                     "INSERT INTO leaves VALUES (%s, %s)",
-                    (idx, merkle.leaf_hash(document_leaf(digest, at, name))),
+                    (idx, document_leaf_hash(digest, name, at)),
                 )
                 row = (idx, name, at)
         self._leaves = max(self._leaves, int(row[0]) + 1)
-        entry: dict[str, Any] = {"digest": digest, "registeredAt": row[2]}
-        if row[1]:
-            entry["name"] = row[1]
-        return int(row[0]), entry
+        return int(row[0]), document_entry(row[1], row[2], digest)
 
     def leaf_count(self) -> int:
         return self._leaves
@@ -255,19 +223,10 @@ class PostgresStorage:
         after = -1
         while True:
             rows = self._conn.execute(
-                "SELECT l.idx, l.hash, e.body, d.digest, d.name, d.registered_at FROM leaves l "
-                "LEFT JOIN events e ON e.leaf = l.idx LEFT JOIN documents d ON d.leaf = l.idx "
-                "WHERE l.idx > %s ORDER BY l.idx LIMIT %s",
-                (after, _PAGE),
+                LEAVES_JOIN + " WHERE l.idx > %s ORDER BY l.idx LIMIT %s", (after, _PAGE)
             ).fetchall()
-            for idx, h, body, digest, name, at in rows:
-                if body is not None:
-                    data = event_leaf(json.loads(body))
-                elif digest is not None:
-                    data = document_leaf(digest, at, name)
-                else:
-                    data = b""
-                yield int(idx), bytes(h), data
+            for row in rows:
+                yield leaf_entry(*row)
             if len(rows) < _PAGE:
                 return
             after = int(rows[-1][0])

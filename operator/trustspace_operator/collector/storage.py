@@ -59,6 +59,69 @@ class StaleState(RuntimeError):
     """The node's state changed between the decision and the write (a concurrent request)."""
 
 
+# What both backends write and read the same way; only placeholders, column types and
+# bulk-insert methods differ between them.
+
+LEAVES_JOIN = (
+    "SELECT l.idx, l.hash, e.body, d.digest, d.name, d.registered_at FROM leaves l "
+    "LEFT JOIN events e ON e.leaf = l.idx LEFT JOIN documents d ON d.leaf = l.idx"
+)
+
+
+def batch_rows(
+    batch: ShippedBatch, first_leaf: int
+) -> tuple[list[tuple[str, int, int, str]], list[tuple[int, bytes]]]:
+    """Rows for ``events`` (node, seq, leaf, body) and ``leaves`` (idx, hash) of a batch whose
+    first event takes leaf index ``first_leaf``."""
+    node = batch.header.node
+    events: list[tuple[str, int, int, str]] = []
+    leaves: list[tuple[int, bytes]] = []
+    for i, event in enumerate(batch.events):
+        canonical = event.canonical()
+        events.append((node, event.seq, first_leaf + i, canonical.decode()))
+        leaves.append((first_leaf + i, merkle.leaf_hash(event_leaf_from_canonical(canonical))))
+    return events, leaves
+
+
+def batch_row(
+    batch: ShippedBatch, header_hash: str, received_at: str
+) -> tuple[str, int, int, str, str, str, str]:
+    h = batch.header
+    signature = base64.b64encode(batch.signature).decode()
+    header = h.canonical().decode()
+    return (h.node, h.first_seq, h.last_seq, header_hash, header, signature, received_at)
+
+
+def state_after(batch: ShippedBatch, header_hash: str) -> NodeState:
+    last = batch.events[-1]
+    return NodeState(batch.header.node, batch.header.last_seq, last.hash(), header_hash, last.time)
+
+
+def document_leaf_hash(digest: str, name: str | None, at: str) -> bytes:
+    return merkle.leaf_hash(document_leaf(digest, at, name))
+
+
+def document_entry(name: str | None, registered_at: str, digest: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"digest": digest, "registeredAt": registered_at}
+    if name:
+        entry["name"] = name
+    return entry
+
+
+def leaf_entry(
+    idx: int, stored: bytes, body: str | None, digest: str | None, name: str | None, at: str | None
+) -> tuple[int, bytes, bytes]:
+    """A row of :data:`LEAVES_JOIN` as (index, stored hash, leaf data recomputed from the
+    event or document the leaf stands for; empty if it stands for neither)."""
+    if body is not None:
+        data = event_leaf(json.loads(body))
+    elif digest is not None and at is not None:
+        data = document_leaf(digest, at, name)
+    else:
+        data = b""
+    return int(idx), bytes(stored), data
+
+
 class CollectorStorage(Protocol):
     def node_state(self, node: str) -> NodeState: ...
     def nodes(self) -> list[NodeState]: ...
@@ -80,24 +143,26 @@ class CollectorStorage(Protocol):
     def close(self) -> None: ...
 
 
-_SCHEMA = """
+#: Both backends' tables; ``{int}`` and ``{blob}`` are the backend's 64-bit integer and
+#: byte-string types (SQLite's ``INTEGER PRIMARY KEY`` is its rowid, as wanted here).
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
-  node TEXT PRIMARY KEY, last_seq INTEGER NOT NULL, last_hash TEXT NOT NULL,
+  node TEXT PRIMARY KEY, last_seq {int} NOT NULL, last_hash TEXT NOT NULL,
   last_batch_hash TEXT NOT NULL, last_event_time TEXT,
   heartbeat TEXT, heartbeat_at TEXT);
 CREATE TABLE IF NOT EXISTS batches (
-  node TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+  node TEXT NOT NULL, first_seq {int} NOT NULL, last_seq {int} NOT NULL,
   hash TEXT NOT NULL, header TEXT NOT NULL, signature TEXT NOT NULL, received_at TEXT NOT NULL,
   PRIMARY KEY (node, first_seq));
 CREATE TABLE IF NOT EXISTS events (
-  node TEXT NOT NULL, seq INTEGER NOT NULL, leaf INTEGER NOT NULL UNIQUE, body TEXT NOT NULL,
+  node TEXT NOT NULL, seq {int} NOT NULL, leaf {int} NOT NULL UNIQUE, body TEXT NOT NULL,
   PRIMARY KEY (node, seq));
 CREATE TABLE IF NOT EXISTS documents (
   digest TEXT PRIMARY KEY, name TEXT, registered_at TEXT NOT NULL,
-  leaf INTEGER NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS leaves (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+  leaf {int} NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS leaves (idx {int} PRIMARY KEY, hash {blob} NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoints (
-  size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL, created TEXT NOT NULL);
+  size {int} PRIMARY KEY, root {blob} NOT NULL, note TEXT NOT NULL, created TEXT NOT NULL);
 """
 
 
@@ -108,7 +173,7 @@ class SqliteStorage:
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(SCHEMA.format(int="INTEGER", blob="BLOB"))
         row = self._db.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM leaves").fetchone()
         self._leaves = int(row[0])
 
@@ -151,43 +216,28 @@ class SqliteStorage:
 
     def store_batch(self, batch: ShippedBatch, header_hash: str, received_at: str) -> NodeState:
         h = batch.header
-        events = batch.events
         with self._tx():
             state = self.node_state(h.node)
             if state.last_seq != h.first_seq - 1 or state.last_hash != h.prev_event_hash:
                 raise StaleState(f"node {h.node} moved to seq {state.last_seq}")
             idx = self._leaves
-            rows = []
-            leaf_rows = []
-            for i, event in enumerate(events):
-                canonical = event.canonical()
-                rows.append((h.node, event.seq, idx + i, canonical.decode()))
-                leaf_rows.append((idx + i, merkle.leaf_hash(event_leaf_from_canonical(canonical))))
+            rows, leaf_rows = batch_rows(batch, idx)
             self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", rows)
             self._db.executemany("INSERT INTO leaves VALUES (?, ?)", leaf_rows)
-            header_json = h.canonical().decode()
-
             self._db.execute(
                 "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    h.node,
-                    h.first_seq,
-                    h.last_seq,
-                    header_hash,
-                    header_json,
-                    base64.b64encode(batch.signature).decode(),
-                    received_at,
-                ),
+                batch_row(batch, header_hash, received_at),
             )
-            new = NodeState(h.node, h.last_seq, events[-1].hash(), header_hash, events[-1].time)
+            new = state_after(batch, header_hash)
             self._db.execute(
                 "INSERT INTO nodes (node, last_seq, last_hash, last_batch_hash, last_event_time) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(node) DO UPDATE SET last_seq=excluded.last_seq,"
-                " last_hash=excluded.last_hash, last_batch_hash=excluded.last_batch_hash,"
-                " last_event_time=excluded.last_event_time",
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(node) DO UPDATE SET "
+                "last_seq=excluded.last_seq, last_hash=excluded.last_hash, "
+                "last_batch_hash=excluded.last_batch_hash, "
+                "last_event_time=excluded.last_event_time",
                 (new.node, new.last_seq, new.last_hash, new.last_batch_hash, new.last_event_time),
             )
-        self._leaves = idx + len(events)
+        self._leaves = idx + len(rows)
         return new
 
     def record_heartbeat(self, node: str, body: str, at: str) -> None:
@@ -219,16 +269,12 @@ class SqliteStorage:
                     "INSERT INTO documents VALUES (?, ?, ?, ?)", (digest, name, at, idx)
                 )
                 self._db.execute(
-                    "INSERT INTO leaves VALUES (?, ?)",
-                    (idx, merkle.leaf_hash(document_leaf(digest, at, name))),
+                    "INSERT INTO leaves VALUES (?, ?)", (idx, document_leaf_hash(digest, name, at))
                 )
                 row = (idx, name, at)
         if row[0] == self._leaves:
             self._leaves += 1
-        entry: dict[str, Any] = {"digest": digest, "registeredAt": row[2]}
-        if row[1]:
-            entry["name"] = row[1]
-        return int(row[0]), entry
+        return int(row[0]), document_entry(row[1], row[2], digest)
 
     def leaf_count(self) -> int:
         return self._leaves
@@ -279,19 +325,8 @@ class SqliteStorage:
     def iter_leaves(self) -> Iterator[tuple[int, bytes, bytes]]:
         """(index, stored leaf hash, leaf data recomputed from the stored entry)."""
 
-        cur = self._db.execute(
-            "SELECT l.idx, l.hash, e.body, d.digest, d.name, d.registered_at FROM leaves l "
-            "LEFT JOIN events e ON e.leaf = l.idx LEFT JOIN documents d ON d.leaf = l.idx "
-            "ORDER BY l.idx"
-        )
-        for idx, h, body, digest, name, at in cur:
-            if body is not None:
-                data = event_leaf(json.loads(body))
-            elif digest is not None:
-                data = document_leaf(digest, at, name)
-            else:
-                data = b""
-            yield int(idx), bytes(h), data
+        for row in self._db.execute(LEAVES_JOIN + " ORDER BY l.idx"):
+            yield leaf_entry(*row)
 
 
 def is_database_url(location: str | os.PathLike[str]) -> bool:
