@@ -267,7 +267,7 @@ def update_docs(path: Path, section: str) -> None:
     path.write_text(text)
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument(
@@ -289,7 +289,12 @@ def main() -> None:
         help="payload sizes in bytes, comma-separated (default 4096,1048576)",
     )
     parser.add_argument("--update-docs", type=Path)
-    args = parser.parse_args()
+    return parser
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Measure, print the section, and rewrite it in ``args.update_docs`` if given; the rows
+    (``benchmarks/policy.py`` runs this too)."""
     args.load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="gw-bench-") as tmp:
         h = GatewayHarness(Path(tmp), {"cn-nanning": "CN", "vn-hanoi": "VN"})
@@ -307,8 +312,12 @@ def main() -> None:
                 )
             rows = []
             for size in args.sizes:
-                print(f"measuring {size}-byte transfers for {args.seconds:g}s ...", flush=True)
                 clients = args.concurrency if size <= 64 * 1024 else args.large_concurrency
+                print(
+                    f"measuring {size}-byte transfers from {clients} clients for "
+                    f"{args.seconds:g}s ...",
+                    flush=True,
+                )
                 row = measure(h, size, args.seconds, clients)
                 c = row["cpu_us"]
                 print(
@@ -327,6 +336,11 @@ def main() -> None:
     if args.update_docs:
         update_docs(args.update_docs, section)
         print(f"updated {args.update_docs}")
+    return rows
+
+
+def main() -> None:
+    run(parser().parse_args())
 
 
 if __name__ == "__main__":

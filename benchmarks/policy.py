@@ -8,6 +8,8 @@ on a mixed stream of requests (decisions/s and p99 latency), then builds OPA fro
 module at a pinned version into ~/.cache/trustspace/bin/opa-<ver>/ (once), checks that
 OPA's answers equal ours on a sample of requests, and runs `opa bench` on the equivalent
 Rego + data generated from the same bundle. Target (issue 7): our rate >= 1x OPA's.
+Then, unless ``--gateway-seconds 0``, gateway transfers/s for 4 KiB and 1 MiB payloads with
+protections and audit, through two real agents (:mod:`gateway`, its own section).
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ from trustspace.policy.compiler import compile_bundle
 from trustspace.policy.decision import TransferRequest
 from trustspace.policy.engine import PolicyEngine
 from trustspace.policy.rego import QUERY, REGO_MODULE, expected, rego_data, rego_input
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gateway import parser as gateway_parser
+from gateway import run as gateway_run
 
 OPA_VERSION = "v1.22.2"
 OPA_MODULE = "github.com/open-policy-agent/opa"
@@ -303,6 +309,13 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=5000, help="distinct requests")
     parser.add_argument("--check", type=int, default=2000, help="requests cross-checked with OPA")
     parser.add_argument("--update-docs", type=Path, help="rewrite this file's policy section")
+    parser.add_argument(
+        "--gateway-seconds",
+        type=float,
+        default=10.0,
+        help="then gateway transfers/s for 4 KiB and 1 MiB (benchmarks/gateway.py) this long "
+        "each; 0 skips them",
+    )
     args = parser.parse_args()
     rng = random.Random(SEED)
 
@@ -381,6 +394,14 @@ def main() -> int:
         command = f"python benchmarks/policy.py --seconds {args.seconds:g}"
         update_docs(args.update_docs, command + f" --update-docs {args.update_docs}", report)
         progress(f"wrote {args.update_docs}")
+    if args.gateway_seconds > 0:
+        progress("gateway transfers/s with protections and audit (benchmarks/gateway.py)...")
+        gateway_run(
+            gateway_parser().parse_args(
+                ["--seconds", f"{args.gateway_seconds:g}"]
+                + (["--update-docs", str(args.update_docs)] if args.update_docs else [])
+            )
+        )
     return 0 if agree == len(sample) else 1
 
 
