@@ -27,6 +27,7 @@ from trustspace.api.constants import (
     VERSION,
 )
 from trustspace.api.dataspacenode import PlacementMode
+from trustspace.gctuning import settle_heap
 from trustspace.kube import Kube, Unreachable
 from trustspace_operator import render
 from trustspace_operator.bundle import APPROVERS_LABEL, BundlePublisher
@@ -101,6 +102,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         _state["watcher"] = watcher
     _start_phase_gauge(controller())
     _start_sweeper(controller(), CONFIG.tick)
+    settle_heap()
 
 
 @kopf.on.cleanup()

@@ -1,4 +1,4 @@
-"""Garbage-collector settings for the long-running servers (edge agent, hub collector).
+"""Garbage-collector settings for the long-running servers (agent, collector, operator).
 
 A gateway transfer allocates thousands of short-lived objects; with CPython's default
 thresholds (700, 10, 10) the cyclic collector ran every few transfers and its full passes
