@@ -468,12 +468,23 @@ class NodeController:
         for obj in desired:
             kind = k.kind_of(obj)
             name = obj["metadata"]["name"]
-            # A first provisioning applies without looking: server-side apply creates, and the
-            # reads would double the requests when a thousand nodes arrive at once.
+            # A first provisioning creates without looking: the reads would double the
+            # requests when a thousand nodes arrive at once. A create costs the API server
+            # two thirds of a server-side apply (no YAML body, no merge of field sets).
             live = kube.get(kind, name, ns) if provisioned_before else None
+            if live is None and not provisioned_before:
+                try:
+                    live_objects[obj["kind"]] = kube.create(obj)
+                    changed.append(f"{obj['kind']} {ns}/{name}")
+                    continue
+                except Conflict:  # there already (a restart before the status was written)
+                    live = kube.get(kind, name, ns)
             if live is not None and is_subset(obj, live):
                 live_objects[obj["kind"]] = live
                 continue
+            if live is not None:
+                # What a create set must be the apply's, or what it leaves out would stay.
+                kube.claim_for_apply(live)
             live_objects[obj["kind"]] = kube.apply(obj)
             what = f"{obj['kind']} {ns}/{name}"
             changed.append(what)

@@ -59,6 +59,7 @@ class Kube:
         self.api = api_client
         self.timeout = timeout
         # Every write names its manager, so watchers can tell our own changes from others'.
+        self.field_manager = field_manager
         self._manager = [("fieldManager", field_manager)]
 
     @classmethod
@@ -225,6 +226,53 @@ class Kube:
             content_type="application/apply-patch+yaml",
         )
 
+    def claim_for_apply(self, live: Obj, *, field_manager: str = FIELD_MANAGER) -> bool:
+        """Make what `field_manager` set with a create or update its applied configuration,
+        before it applies to `live` for the first time.
+
+        A create records its fields under an Update entry of the manager; an apply owns only
+        what its Apply entry lists, so a field the next applied configuration leaves out
+        would stay behind under the Update entry instead of being removed. This moves the
+        Update entry's fields into the Apply entry, as kubectl does when it upgrades objects
+        from client-side apply. Returns whether `live` needed it; a write since `live` was
+        read makes it a no-op (the next apply after a fresh read claims them)."""
+        entries = list(live.get("metadata", {}).get("managedFields") or [])
+        mine = [
+            e for e in entries if e.get("manager") == field_manager and not e.get("subresource")
+        ]
+        updated = [e for e in mine if e.get("operation") == "Update"]
+        applied = [e for e in mine if e.get("operation") == "Apply"]
+        if not updated:
+            return False
+        if any(e.get("apiVersion") != updated[0].get("apiVersion") for e in mine):
+            return False  # not ours to merge: one field set per manager and version
+        fields: Obj = {}
+        for entry in applied + updated:
+            _merge_fields(fields, entry.get("fieldsV1") or {})
+        claimed = {**(applied or updated)[0], "operation": "Apply", "fieldsV1": fields}
+        rest = [e for e in entries if e not in mine]
+        meta = live["metadata"]
+        kind = kind_of(live)
+        try:
+            self.patch(
+                kind,
+                meta["name"],
+                [
+                    {
+                        "op": "test",
+                        "path": "/metadata/resourceVersion",
+                        "value": meta["resourceVersion"],
+                    },
+                    {"op": "replace", "path": "/metadata/managedFields", "value": [*rest, claimed]},
+                ],
+                meta.get("namespace"),
+                patch_type="json",
+            )
+        except ApiError as exc:
+            if exc.status not in (409, 422):  # 422: changed since read (the test failed)
+                raise
+        return True
+
     def patch(
         self,
         kind: Kind,
@@ -270,6 +318,12 @@ class Kube:
         except NotFound:
             return False
         return True
+
+
+def _merge_fields(into: Obj, fields: Mapping[str, Any]) -> None:
+    """The union of two FieldsV1 sets (nested keys, each leaf an empty object)."""
+    for key, sub in fields.items():
+        _merge_fields(into.setdefault(key, {}), sub or {})
 
 
 def _ns(obj: Obj) -> str | None:

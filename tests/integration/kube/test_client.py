@@ -47,6 +47,26 @@ def test_apply_owns_its_fields_and_keeps_others(kube: Kube, namespace: str) -> N
     assert "trustspace-operator" in managers
 
 
+def test_an_apply_after_a_create_removes_what_it_leaves_out(
+    cluster: LocalCluster, kube: Kube, namespace: str
+) -> None:
+    created = kube.create(_cm(namespace, "c", mine="1", dropped="2"))
+    other = Kube.from_kubeconfig(str(cluster.kubeconfig), field_manager="someone-else")
+    other.patch(k.CONFIG_MAP, "c", {"data": {"theirs": "3"}}, namespace)
+    kube.claim_for_apply(created)  # read before the other write: changes nothing
+    live = kube.get(k.CONFIG_MAP, "c", namespace)
+    assert live is not None
+    assert kube.claim_for_apply(live) is True
+    claimed = kube.get(k.CONFIG_MAP, "c", namespace)
+    assert claimed is not None and kube.claim_for_apply(claimed) is False
+    applied = kube.apply(_cm(namespace, "c", mine="1"))
+    # Without the claim, "dropped" would stay: a create's fields are not the apply's.
+    assert applied["data"] == {"mine": "1", "theirs": "3"}
+    ops = {(m["manager"], m["operation"]) for m in applied["metadata"]["managedFields"]}
+    assert ("trustspace-operator", "Update") not in ops
+    assert ("someone-else", "Update") in ops
+
+
 def test_list_follows_continue_tokens(kube: Kube, namespace: str) -> None:
     for i in range(7):
         kube.create(_cm(namespace, f"p{i}"))

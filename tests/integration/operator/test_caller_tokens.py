@@ -149,7 +149,15 @@ def test_callers_get_tokens_and_the_agent_only_their_digests(
     def unlisted() -> bool:
         left = [n for n in ("vn-hanoi-caller-crm", "vn-hanoi-callers") if kube.get(k.SECRET, n, ns)]
         cm = kube.get(k.CONFIG_MAP, "vn-hanoi-agent-config", ns) or {}
-        return not left and "callerTokensFile" not in cm["data"]["agent.yaml"]
+        # The volume the StatefulSet was created with goes too: a field the operator set at
+        # creation and no longer renders is removed, not left to a mount of a gone Secret.
+        sts = kube.get(k.STATEFUL_SET, "vn-hanoi-agent", ns) or {}
+        volumes = [v["name"] for v in sts["spec"]["template"]["spec"]["volumes"]]
+        return (
+            not left
+            and "callerTokensFile" not in cm["data"]["agent.yaml"]
+            and ("callers" not in volumes)
+        )
 
     wait_for("the callers' Secrets gone", unlisted)
 
