@@ -228,7 +228,7 @@ def writes_since(kube: Kube, before: dict[str, int], n: int) -> str:
     reads = {verb: count for verb, count in diff.items() if verb not in WRITE_VERBS and count}
     total = sum(writes.values())
     per_verb = ", ".join(f"{verb}={count}" for verb, count in writes.items())
-    read_verbs = ", ".join(f"{verb}={count}" for verb, count in reads.items())
+    read_verbs = ", ".join(f"{verb}={count}" for verb, count in reads.items()) or "none"
     return f"{total} API writes ({total / n:.1f} per node: {per_verb}); reads {read_verbs}"
 
 
