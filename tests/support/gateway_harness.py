@@ -47,6 +47,16 @@ APPROVERS = (
     "destination-park-authority",
 )
 PSEUDONYM_SECRET = b"test-health-pseudonym-secret-32b"
+#: An auto-channel transfer (VN -> CN logistics) for tests about who may call, not what.
+LOGISTICS_TRANSFER = {
+    "metadata": {
+        "source": "vn-hanoi",
+        "destination": "cn-nanning",
+        "classification": "internal",
+        "categories": ["logistics"],
+    },
+    "records": [{"container": "MSKU1234565"}],
+}
 
 
 def test_bundle_data(version: int = 1, breaker: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -12,18 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from support.gateway_harness import GatewayHarness
+from support.gateway_harness import LOGISTICS_TRANSFER, GatewayHarness
 
 NODES = {"cn-nanning": "CN", "vn-hanoi": "VN"}
-TRANSFER = {
-    "metadata": {
-        "source": "vn-hanoi",
-        "destination": "cn-nanning",
-        "classification": "internal",
-        "categories": ["logistics"],
-    },
-    "records": [{"container": "MSKU1234565"}],
-}
 
 
 def refusals(h: GatewayHarness, node: str, action: str) -> list[dict[str, Any]]:
@@ -78,7 +69,7 @@ def test_transfers_without_a_valid_token_are_refused_and_audited(
         "vn-hanoi",
         "POST",
         "/v1/transfers",
-        TRANSFER,
+        LOGISTICS_TRANSFER,
         {"X-Trustspace-Caller": claimed, **headers},
         auth=False,
     )
@@ -96,7 +87,7 @@ def test_transfers_without_a_valid_token_are_refused_and_audited(
 
 def test_the_token_names_the_caller_and_a_claim_must_agree(pair: GatewayHarness) -> None:
     status, answer = pair.call(
-        "vn-hanoi", "POST", "/v1/transfers", TRANSFER, {"X-Trustspace-Caller": "exporter"}
+        "vn-hanoi", "POST", "/v1/transfers", LOGISTICS_TRANSFER, {"X-Trustspace-Caller": "exporter"}
     )
     assert status == 201, answer
     actors = {
@@ -108,7 +99,7 @@ def test_the_token_names_the_caller_and_a_claim_must_agree(pair: GatewayHarness)
         "vn-hanoi",
         "POST",
         "/v1/transfers",
-        TRANSFER,
+        LOGISTICS_TRANSFER,
         {"X-Trustspace-Caller": "crm", "Authorization": "Bearer " + pair.token("exporter")},
     )
     assert (status, answer["code"], answer["field"]) == (
@@ -122,17 +113,17 @@ def test_the_token_names_the_caller_and_a_claim_must_agree(pair: GatewayHarness)
 def test_a_revoked_token_is_refused_within_a_second(pair: GatewayHarness) -> None:
     token = pair.token("temporary")
     auth = {"Authorization": "Bearer " + token}
-    assert pair.call("vn-hanoi", "POST", "/v1/transfers", TRANSFER, auth)[0] == 201
+    assert pair.call("vn-hanoi", "POST", "/v1/transfers", LOGISTICS_TRANSFER, auth)[0] == 201
     digests = yaml.safe_load(pair.callers_file.read_text())
     del digests["temporary"]
     pair.callers_file.write_text(yaml.safe_dump(digests))
     time.sleep(1.1)
-    status, answer = pair.call("vn-hanoi", "POST", "/v1/transfers", TRANSFER, auth)
+    status, answer = pair.call("vn-hanoi", "POST", "/v1/transfers", LOGISTICS_TRANSFER, auth)
     assert (status, answer["code"]) == (401, "unknown_caller")
 
 
 def test_the_inbox_and_link_resets_need_a_caller_too(pair: GatewayHarness) -> None:
-    _, sent = pair.call("vn-hanoi", "POST", "/v1/transfers", TRANSFER)
+    _, sent = pair.call("vn-hanoi", "POST", "/v1/transfers", LOGISTICS_TRANSFER)
     tid = sent["id"]
     for path in (f"/v1/inbox/{tid}", "/v1/inbox"):
         status, answer = pair.call("cn-nanning", "GET", path, auth=False)
@@ -144,7 +135,7 @@ def test_the_inbox_and_link_resets_need_a_caller_too(pair: GatewayHarness) -> No
     status, got = pair.call(
         "cn-nanning", "GET", f"/v1/inbox/{tid}", None, {"X-Trustspace-Caller": "analyst"}
     )
-    assert status == 200 and got["records"] == TRANSFER["records"]
+    assert status == 200 and got["records"] == LOGISTICS_TRANSFER["records"]
     reads = [e for e in pair.audit_events("cn-nanning").values() if e["action"] == "inbox.read"]
     assert [(e["actor"], e["subject"]) for e in reads] == [("analyst", tid)]
     path = "/v1/links/vn-hanoi-to-cn-nanning/reset"
@@ -160,7 +151,7 @@ def test_without_a_callers_file_only_anonymous_loopback_calls_are_served(
     try:
         for node in NODES:
             h.start_gateway(node, gateway={"callerTokensFile": None})
-        status, answer = h.call("vn-hanoi", "POST", "/v1/transfers", TRANSFER, auth=False)
+        status, answer = h.call("vn-hanoi", "POST", "/v1/transfers", LOGISTICS_TRANSFER, auth=False)
         assert status == 201, answer
         actors = {
             e["actor"] for e in h.audit_events("vn-hanoi").values() if e["subject"] == answer["id"]
@@ -171,7 +162,7 @@ def test_without_a_callers_file_only_anonymous_loopback_calls_are_served(
             ({"Authorization": "Bearer " + h.token("tests")}, "Authorization"),
         ):
             status, answer = h.call(
-                "vn-hanoi", "POST", "/v1/transfers", TRANSFER, headers, auth=False
+                "vn-hanoi", "POST", "/v1/transfers", LOGISTICS_TRANSFER, headers, auth=False
             )
             assert (status, answer["code"], answer["field"]) == (
                 401,

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from support.gateway_harness import GatewayHarness
+from support.gateway_harness import LOGISTICS_TRANSFER, GatewayHarness
 from support.operator import OperatorRunner, apply, events_for, node_manifest, wait_for
 from trustspace.crypto import sm3
 from trustspace.kube import Kube
@@ -23,16 +23,6 @@ from trustspace.kube import kinds as k
 from trustspace.localk8s import LocalCluster
 from trustspace_agent.callers import CallerRefused, Callers
 from trustspace_agent.config import AgentConfig
-
-TRANSFER = {
-    "metadata": {
-        "source": "vn-hanoi",
-        "destination": "cn-nanning",
-        "classification": "internal",
-        "categories": ["logistics"],
-    },
-    "records": [{"container": "MSKU1234565"}],
-}
 
 
 def _secret(kube: Kube, ns: str, name: str, key: str) -> str | None:
@@ -218,11 +208,13 @@ def test_a_real_agent_serves_an_app_elsewhere_with_its_token_only(
         h.start_gateway("cn-nanning")  # the destination, with the harness's own callers
         h.start_gateway("vn-hanoi", {"callerTokensFile": str(rendered)}, listenHost="0.0.0.0")  # noqa: S104
         url = f"http://{address}:{h.agent_ports['vn-hanoi']}/v1/transfers"
-        status, answer = _post(url, TRANSFER, {})
+        status, answer = _post(url, LOGISTICS_TRANSFER, {})
         assert (status, answer["code"]) == (401, "missing_credentials"), answer
-        status, answer = _post(url, TRANSFER, {"Authorization": "Bearer " + "x" * 43})
+        status, answer = _post(url, LOGISTICS_TRANSFER, {"Authorization": "Bearer " + "x" * 43})
         assert (status, answer["code"]) == (401, "unknown_caller"), answer
-        status, answer = _post(url, TRANSFER, {"Authorization": f"Bearer {tokens['crm']}"})
+        status, answer = _post(
+            url, LOGISTICS_TRANSFER, {"Authorization": f"Bearer {tokens['crm']}"}
+        )
         assert status == 201, answer
         actors = {
             e["actor"] for e in h.audit_events("vn-hanoi").values() if e["subject"] == answer["id"]
