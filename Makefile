@@ -6,14 +6,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck unit integration e2e crds crds-check bins venv clean
+.PHONY: run test lint typecheck unit integration e2e e2e-kind crds crds-check bins venv clean
 
 run: venv ## the quickstart: a local hub and two edges, until Ctrl-C
 	@hack/quickstart.sh
 
 test: venv bins lint typecheck ## everything CI runs: lint, types, then every test
 	@echo "== pytest (unit, integration, e2e)"
-	@TRUSTSPACE_K8S_BIN=$$(hack/k8s-bin.sh | tail -n 1) $(BIN)/pytest $(PYTEST_ARGS)
+	@TRUSTSPACE_K8S_BIN=$$(hack/k8s-bin.sh | tail -n 1) $(BIN)/pytest -m 'not kind' $(PYTEST_ARGS)
 
 unit: venv
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)
@@ -32,6 +32,9 @@ lint: venv
 typecheck: venv
 	@echo "== mypy"
 	@$(BIN)/mypy
+
+e2e-kind: venv bins ## the e2e suite in real Pods: kind clusters up, tests/kind + tests/e2e/dataspace, down
+	@hack/e2e-kind.sh
 
 crds: venv ## regenerate crds/ and docs/api.md from the pydantic models
 	$(BIN)/python -m trustspace.api.crdgen

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # A hub and two edge kind clusters running the trustspace images and the samples, for the e2e
-# suite and for trying trustspace on real kubelets. Needs a Docker engine, kind, kubectl, helm.
+# suite and for trying trustspace on real kubelets. Works offline: hack/kind/prepare.sh first
+# provides Docker (Debian's engine, started here when none answers), kind and a node image built
+# from Go modules and Debian packages, and a local Python base image; nothing is pulled.
 #   hack/kind-up.sh        create (or reuse) the clusters, build + load images, install, wait
-#   hack/kind-down.sh      delete them again
+#   hack/kind-down.sh      delete them again, and stop a Docker engine that prepare.sh started
+# Cold (nothing cached) about 20-25 minutes on 2 cores; warm (images and binaries cached) 4-6.
 # Settings (environment): TRUSTSPACE_KIND_PREFIX (default trustspace), TRUSTSPACE_IMAGE_TAG
 # (default dev-<git sha>), TRUSTSPACE_KIND_DIR (kubeconfigs; default ~/.cache/trustspace/kind),
 # TRUSTSPACE_KIND_TIMEOUT (the Ready wait, default 600s), TRUSTSPACE_KIND_EDGE_CREDENTIALS
@@ -51,19 +54,23 @@ gateways=(
 collector_port=30440
 
 step=0
-steps=9
+steps=10
+started=$SECONDS
 say() { printf '[kind-up] %s\n' "$*" >&2; }
 die() { printf '[kind-up] error: %s\n' "$*" >&2; exit 1; }
-next() { step=$((step + 1)); say "[$step/$steps] $*"; }
-need() { command -v "$1" >/dev/null || die "$1 is not on PATH: $2"; }
+next() { step=$((step + 1)); say "[$step/$steps] $* ($((SECONDS - started))s)"; }
 
-need docker "install Docker (the engine must be running)"
-need kind "install kind (go install sigs.k8s.io/kind@v0.33.0, or see .github/workflows/e2e-kind.yaml)"
-need kubectl "run hack/k8s-bin.sh and put the directory it prints on PATH"
-need helm "run hack/k8s-bin.sh and put the directory it prints on PATH"
-docker info >/dev/null 2>&1 || die "the Docker engine does not answer ('docker info' fails): start it, or check DOCKER_HOST"
 [[ "$credentials" == serviceaccount || "$credentials" == admin ]] \
   || die "TRUSTSPACE_KIND_EDGE_CREDENTIALS must be serviceaccount or admin, not '$credentials'"
+
+next "Docker, kind and the node image (hack/kind/prepare.sh; cached after the first run)"
+prepared=$("$root/hack/kind/prepare.sh") || die "hack/kind/prepare.sh failed; see its output above"
+KIND='' KIND_BIN_DIR='' NODE_IMAGE='' PYTHON_IMAGE='' ETCD_IMAGE_TAG='' DOCKER_BUILD=''
+eval "$(grep -E '^(KIND|KIND_BIN_DIR|NODE_IMAGE|PYTHON_IMAGE|ETCD_IMAGE_TAG|DOCKER_BUILD)=' <<<"$prepared")"
+[[ -x "$KIND" && -n "$NODE_IMAGE" ]] || die "hack/kind/prepare.sh did not name kind and a node image"
+k8s_bin=$("$root/hack/k8s-bin.sh" | tail -n 1) || die "hack/k8s-bin.sh failed (kubectl, helm)"
+export PATH="$k8s_bin:$KIND_BIN_DIR:$PATH"
+docker info >/dev/null 2>&1 || die "the Docker engine does not answer ('docker info' fails)"
 mkdir -p "$dir"
 kcfg() { echo "$dir/$1.kubeconfig"; }
 k() { local cluster=$1; shift; kubectl --kubeconfig "$(kcfg "$cluster")" "$@"; }
@@ -73,42 +80,67 @@ address() {
     || die "no address for $1-control-plane on the kind network (docker inspect)"
 }
 
-next "kind clusters: $hub ${edges[*]}"
+next "kind clusters: $hub ${edges[*]} (node image $NODE_IMAGE)"
+# The node image preloads the etcd hack/tools builds; kubeadm must ask for that tag.
+cluster_config=$dir/cluster.yaml
+cat >"$cluster_config" <<EOF
+kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+kubeadmConfigPatches:
+  - |
+    kind: ClusterConfiguration
+    etcd:
+      local:
+        imageTag: "$ETCD_IMAGE_TAG"
+EOF
 for cluster in "$hub" "${edges[@]}"; do
-  if kind get clusters 2>/dev/null | grep -qx "$cluster"; then
+  if "$KIND" get clusters 2>/dev/null | grep -qx "$cluster"; then
     say "      $cluster exists; reusing it"
   else
-    say "      creating $cluster ..."
-    kind create cluster --name "$cluster" --kubeconfig "$(kcfg "$cluster")" --wait 120s \
+    say "      creating $cluster (about 30-100 s) ..."
+    t0=$SECONDS
+    "$KIND" create cluster --name "$cluster" --image "$NODE_IMAGE" --config "$cluster_config" \
+      --kubeconfig "$(kcfg "$cluster")" --wait 180s \
       || die "kind could not create $cluster; see the output above, then 'hack/kind-down.sh' and retry"
+    say "      $cluster ready in $((SECONDS - t0))s"
   fi
-  kind get kubeconfig --name "$cluster" >"$(kcfg "$cluster")"
+  "$KIND" get kubeconfig --name "$cluster" >"$(kcfg "$cluster")"
 done
 
-next "images: $operator_image, $agent_image"
-docker build -f "$root/operator/Dockerfile" -t "$operator_image" "$root" \
+next "images: $operator_image, $agent_image (base $PYTHON_IMAGE)"
+build() { # DOCKERFILE IMAGE
+  # shellcheck disable=SC2086 # DOCKER_BUILD is a command with its arguments
+  $DOCKER_BUILD -f "$root/$1" -t "$2" --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE" "$root"
+}
+t0=$SECONDS
+build operator/Dockerfile "$operator_image" \
   || die "building the operator image failed; 'hack/image-check.sh operator' reproduces its pip steps without Docker"
-docker build -f "$root/edge-agent/Dockerfile" -t "$agent_image" "$root" \
+build edge-agent/Dockerfile "$agent_image" \
   || die "building the agent image failed; 'hack/image-check.sh agent' reproduces its pip steps without Docker"
+say "      built in $((SECONDS - t0))s"
 
 next "loading images into the clusters"
-kind load docker-image --name "$hub" "$operator_image" "$agent_image" \
+"$KIND" load docker-image --name "$hub" "$operator_image" "$agent_image" \
   || die "kind load into $hub failed; is the cluster running? (kind get clusters)"
 for cluster in "${edges[@]}"; do
-  kind load docker-image --name "$cluster" "$agent_image" \
+  "$KIND" load docker-image --name "$cluster" "$agent_image" \
     || die "kind load into $cluster failed; is the cluster running? (kind get clusters)"
 done
 
 next "chart into $hub (mode=hub; collector in $demo_ns)"
 collector_url="https://$(address "$hub"):$collector_port"
 say "      collector: $collector_url (NodePort $collector_port of $hub)"
-# The collector runs in the data space's namespace, so that exists first. No --wait: the
-# collector starts once the operator has provisioned the hub node (its key Secret, the trust
-# ConfigMap, its TLS pair), which needs the samples below; the operator is waited for here.
-k "$hub" create namespace "$demo_ns" --dry-run=client -o yaml | k "$hub" apply -f - >/dev/null
+# The collector runs in the data space's namespace, so that exists first (PodSecurity
+# `restricted` enforced, as on the edges). No --wait: the collector starts once the operator
+# has provisioned the hub node (its key Secret, the trust ConfigMap, its TLS pair), which
+# needs the samples below; the operator is waited for here.
+for ns in "$system_ns" "$demo_ns"; do
+  k "$hub" create namespace "$ns" --dry-run=client -o yaml | k "$hub" apply -f - >/dev/null
+  k "$hub" label namespace "$ns" --overwrite pod-security.kubernetes.io/enforce=restricted >/dev/null
+done
 helm upgrade --install "$release" "$root/charts/trustspace" --kubeconfig "$(kcfg "$hub")" \
-  -n "$system_ns" --create-namespace --timeout 5m \
-  --set image.tag="$tag" --set agentImage="$agent_image" --set image.pullPolicy=Never \
+  -n "$system_ns" --timeout 5m -f "$root/hack/kind/values.yaml" \
+  --set image.tag="$tag" --set agentImage="$agent_image" \
   --set collector.dataSpace.namespace="$demo_ns" --set collector.dataSpace.hubNode=cn-nanning \
   --set collector.url="$collector_url" --set collector.service.type=NodePort \
   --set collector.service.nodePort="$collector_port" \
@@ -129,7 +161,7 @@ done
 edge_kubeconfig() { # CLUSTER OUT
   local cluster=$1 out=$2 internal server ca token
   internal=$(mktemp) ca=$(mktemp)
-  kind get kubeconfig --internal --name "$cluster" >"$internal"
+  "$KIND" get kubeconfig --internal --name "$cluster" >"$internal"
   if [[ "$credentials" == admin ]]; then
     mv "$internal" "$out"
     rm -f "$ca"
@@ -172,9 +204,16 @@ for entry in "${gateways[@]}"; do
     | k "$cluster" apply -f - >/dev/null
 done
 
-next "samples into $hub/$demo_ns"
+next "samples into $hub/$demo_ns (agents sized for small nodes: hack/kind/small-agents.yaml)"
 k "$hub" -n "$demo_ns" apply -f "$root/config/samples/" \
   || die "applying config/samples failed; are the CRDs installed? (kubectl get crd | grep trustspace.io)"
+# The samples ask for production-sized agents; a kind node offers this machine's cores to
+# three clusters at once, so each agent asks for little here (same limits).
+for entry in "${gateways[@]}"; do
+  read -r node _ <<<"$entry"
+  k "$hub" -n "$demo_ns" patch dsn "$node" --type merge --patch-file "$root/hack/kind/small-agents.yaml" >/dev/null \
+    || die "could not size the agent of DataSpaceNode $node for kind"
+done
 
 next "gateway endpoints: a NodePort per node on its cluster's address in the kind network"
 for entry in "${gateways[@]}"; do
@@ -210,9 +249,9 @@ if ! k "$hub" -n "$demo_ns" wait --for=condition=Ready dsn --all --timeout="$tim
   die "not every DataSpaceNode became Ready: 'kubectl --kubeconfig $(kcfg "$hub") -n $demo_ns describe dsn' shows their conditions, 'kubectl --kubeconfig $(kcfg "$hub") -n $system_ns logs deploy/$release-operator' the operator's view"
 fi
 k "$hub" -n "$demo_ns" get dsn >&2
-
-say "ready. For the e2e suite:"
+say "ready in $((SECONDS - started))s. For the e2e suite:"
 echo "export TRUSTSPACE_E2E_HUB_KUBECONFIG=$(kcfg "$hub")"
 echo "export TRUSTSPACE_E2E_EDGE1_KUBECONFIG=$(kcfg "${edges[0]}")"
 echo "export TRUSTSPACE_E2E_EDGE2_KUBECONFIG=$(kcfg "${edges[1]}")"
 echo "export TRUSTSPACE_E2E_NAMESPACE=$demo_ns"
+echo "export TRUSTSPACE_E2E_KIND_BIN=$KIND_BIN_DIR"

@@ -17,7 +17,7 @@ import pytest
 from trustspace.localk8s import BinariesNotFound, LocalCluster, LocalFleet, find_bin_dir
 
 _TESTS = Path(__file__).parent
-_MARKER_BY_DIR = {"unit": "unit", "integration": "integration", "e2e": "e2e"}
+_MARKER_BY_DIR = {"unit": "unit", "integration": "integration", "e2e": "e2e", "kind": "kind"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -59,6 +59,7 @@ CREATED_NAMESPACE_ANNOTATION = "trustspace.io/created-for-node"
 SKIP_REMOTE_CLEANUP_ANNOTATION = "trustspace.io/skip-remote-cleanup"
 _CLEANUP_KINDS = (
     k.STATEFUL_SET,
+    k.NETWORK_POLICY,
     k.SERVICE,
     k.CONFIG_MAP,
     k.ROLE_BINDING,

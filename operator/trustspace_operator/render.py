@@ -452,6 +452,33 @@ def service(node: DataSpaceNode) -> Obj:
     }
 
 
+def network_policy(node: DataSpaceNode) -> Obj:
+    """Who may open a connection to the agent's Pods: peers on the gateway port (from any
+    address: they arrive from other clusters' nodes and are authenticated by TLS and SM2),
+    and on the local API only Pods of the node's namespace that carry the caller label of a
+    caller the node declares. Nothing else, not even other Pods of the namespace. Kubelet
+    probes and `kubectl port-forward` reach the Pod from its node and are not affected."""
+    ingress: list[Obj] = []
+    if node.spec.capabilities.gateway.enabled:
+        ingress.append({"ports": [{"port": "gateway", "protocol": "TCP"}]})
+    declared = callers(node)
+    if declared:
+        peers = {"matchExpressions": [{"key": CALLER_LABEL, "operator": "In", "values": declared}]}
+        ingress.append(
+            {"from": [{"podSelector": peers}], "ports": [{"port": "api", "protocol": "TCP"}]}
+        )
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(node, Names(node.name).agent),
+        "spec": {
+            "podSelector": {"matchLabels": selector(node)},
+            "policyTypes": ["Ingress"],
+            "ingress": ingress,
+        },
+    }
+
+
 def desired_objects(
     node: DataSpaceNode,
     *,
@@ -473,4 +500,5 @@ def desired_objects(
     objs.append(stateful_set(node, image, config_digest=config_hash(config), secrets=view.secrets))
     if node.spec.capabilities.gateway.enabled:
         objs.append(service(node))
+    objs.append(network_policy(node))
     return objs

@@ -32,6 +32,7 @@ OWNED_KINDS = (
     k.CONFIG_MAP,
     k.STATEFUL_SET,
     k.SERVICE,
+    k.NETWORK_POLICY,
     k.SECRET,
 )
 SELECTOR = f"app.kubernetes.io/managed-by={render.MANAGED_BY},{render.NODE_LABEL}"

@@ -45,6 +45,7 @@ DEPLOYMENT = Kind("Deployment", "apps/v1", "deployments")
 ROLE = Kind("Role", "rbac.authorization.k8s.io/v1", "roles")
 ROLE_BINDING = Kind("RoleBinding", "rbac.authorization.k8s.io/v1", "rolebindings")
 LEASE = Kind("Lease", "coordination.k8s.io/v1", "leases")
+NETWORK_POLICY = Kind("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies")
 DATASPACENODE = Kind("DataSpaceNode", f"{GROUP}/{VERSION}", DATASPACENODE_PLURAL)
 TRANSFERPOLICY = Kind("TransferPolicy", f"{GROUP}/{VERSION}", TRANSFERPOLICY_PLURAL)
 MIRRORLINK = Kind("MirrorLink", f"{GROUP}/{VERSION}", MIRRORLINK_PLURAL)
@@ -65,6 +66,7 @@ BY_KIND = {
         ROLE,
         ROLE_BINDING,
         LEASE,
+        NETWORK_POLICY,
         DATASPACENODE,
         TRANSFERPOLICY,
         MIRRORLINK,

@@ -46,6 +46,7 @@ def test_every_object_is_labelled_and_owned_locally() -> None:
         "ConfigMap",
         "StatefulSet",
         "Service",
+        "NetworkPolicy",
     ]
     for obj in objs:
         labels = obj["metadata"]["labels"]
@@ -149,3 +150,25 @@ def test_no_gateway_means_no_gateway_section() -> None:
     settings = render.agent_settings(node, "https://c")
     assert "gateway" not in settings
     AgentConfig.model_validate(settings)
+
+
+def test_network_policy_admits_peers_and_declared_callers_only() -> None:
+    node = _node(capabilities={"gateway": {"enabled": True, "callers": ["erp", "crm"]}})
+    policy = render.network_policy(node)
+    assert policy["spec"]["podSelector"]["matchLabels"] == render.selector(node)
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    gateway, api = policy["spec"]["ingress"]
+    # Peers come from other clusters' nodes: any source, but only to the gateway port.
+    assert gateway == {"ports": [{"port": "gateway", "protocol": "TCP"}]}
+    assert api["ports"] == [{"port": "api", "protocol": "TCP"}]
+    (peer,) = api["from"]
+    assert set(peer) == {"podSelector"}  # this namespace only
+    (expr,) = peer["podSelector"]["matchExpressions"]
+    assert expr == {"key": render.CALLER_LABEL, "operator": "In", "values": ["crm", "erp"]}
+
+
+def test_network_policy_without_gateway_or_callers_admits_nothing() -> None:
+    node = _node(capabilities={"gateway": {"enabled": False}})
+    policy = render.network_policy(node)
+    # An empty ingress list with policyType Ingress: every connection is refused.
+    assert policy["spec"]["ingress"] == []
