@@ -130,9 +130,10 @@ debstrap() { # OUT VARIANT PACKAGES: a bookworm root filesystem (dir or .tar) fr
 
 next "Debian root filesystems (mmdebstrap from $mirror)"
 net_tar=$work/rootfs/debian-net.tar
-if [[ ! -s "$net_tar" ]]; then
-  timed "networking rootfs" debstrap "$net_tar.partial" minbase iptables,nftables,conntrack,iproute2,ca-certificates
-  mv "$net_tar.partial" "$net_tar"
+if [[ ! -f "$net_tar" ]]; then
+  # mmdebstrap picks the output format by the file name: the partial file ends in .tar too.
+  timed "networking rootfs" debstrap "${net_tar%.tar}.partial.tar" minbase iptables,nftables,conntrack,iproute2,ca-certificates
+  mv "${net_tar%.tar}.partial.tar" "$net_tar"
 fi
 base_tar=$work/rootfs/kind-base.tar
 if ! image_exists "$BASE_IMAGE" && [[ ! -s "$base_tar" ]]; then
@@ -184,9 +185,9 @@ if ! image_exists "$BASE_IMAGE" && [[ ! -s "$base_tar" ]]; then
 fi
 
 py_tar=$work/rootfs/python.tar
-if ! image_exists "$PYTHON_IMAGE" && [[ ! -s "$py_tar" ]]; then
-  timed "Python rootfs" debstrap "$py_tar.partial" minbase python3,python3-pip,ca-certificates,passwd
-  mv "$py_tar.partial" "$py_tar"
+if ! image_exists "$PYTHON_IMAGE" && [[ ! -f "$py_tar" ]]; then
+  timed "Python rootfs" debstrap "${py_tar%.tar}.partial.tar" minbase python3,python3-pip,ca-certificates,passwd
+  mv "${py_tar%.tar}.partial.tar" "$py_tar"
 fi
 
 next "binaries from Go modules into $bin"

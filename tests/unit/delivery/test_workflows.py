@@ -60,25 +60,55 @@ def test_actionlint_rejects_a_broken_workflow(tmp_path: Path) -> None:
 
 
 def test_workflow_shape() -> None:
+    """GitHub runs the same script as every CI run (.ci/run, kind included), on the runner's
+    own Docker engine, with the project's caches."""
     doc = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
     triggers = doc[True] if True in doc else doc["on"]  # YAML 1.1 reads `on` as a boolean
     assert {"push", "pull_request"} <= set(triggers)
     jobs = doc["jobs"]
-    assert set(jobs) == {"test", "e2e-kind"}
-    assert any(s.get("run") == "make test" for s in jobs["test"]["steps"])
-    e2e = jobs["e2e-kind"]["steps"]
-    runs = [s.get("run", "") for s in e2e]
-    assert any("hack/kind-up.sh" in r for r in runs)
-    # kind-up's exports reach the suite, which then drives the kind clusters.
-    assert any("GITHUB_ENV" in r and "kind-up.sh" in r for r in runs)
-    assert any(re.search(r"pytest .*-m e2e .*tests/e2e/dataspace\b", r) for r in runs)
-    down = [s for s in e2e if "hack/kind-down.sh" in s.get("run", "")]
-    assert down and down[0].get("if") == "always()"
-    uploads = [s for s in e2e if str(s.get("uses", "")).startswith("actions/upload-artifact@")]
+    assert set(jobs) == {"ci"}
+    steps = jobs["ci"]["steps"]
+    runs = [s.get("run", "") for s in steps]
+    assert any(r.endswith("bash .ci/run") for r in runs)
+    assert jobs["ci"]["timeout-minutes"] <= 90
+    uploads = [s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact@")]
     assert uploads and uploads[0].get("if") == "failure()"
-    # Actions pinned by major version tag; kind pinned to an exact release.
-    for job in jobs.values():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "make test" in ci and "make e2e-kind" in ci
+    _pinned_by_major(doc)
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", doc["env"]["KIND_VERSION"])
+    prepare = (ROOT / "hack" / "kind" / "prepare.sh").read_text(encoding="utf-8")
+    assert f"KIND_VERSION={doc['env']['KIND_VERSION'][1:]}" in prepare
+
+
+def _pinned_by_major(doc: dict) -> None:  # type: ignore[type-arg]
+    for job in doc["jobs"].values():
         for step in job["steps"]:
             if "uses" in step:
                 assert re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+", step["uses"]), step["uses"]
-    assert re.fullmatch(r"v\d+\.\d+\.\d+", doc["env"]["KIND_VERSION"])
+
+
+def test_release_publishes_what_the_chart_installs() -> None:
+    """A tag builds both images for two architectures with an SBOM, signs them, and pushes
+    the chart as an OCI artifact; the chart's default images are those references."""
+    doc = yaml.safe_load((ROOT / ".github" / "workflows" / "release.yaml").read_text())
+    triggers = doc[True] if True in doc else doc["on"]
+    assert triggers == {"push": {"tags": ["v*.*.*"]}}
+    images = doc["jobs"]["images"]
+    built = {m["image"]: m["dockerfile"] for m in images["strategy"]["matrix"]["include"]}
+    assert built == {
+        "trustspace-operator": "operator/Dockerfile",
+        "trustspace-agent": "edge-agent/Dockerfile",
+    }
+    (build,) = [s for s in images["steps"] if str(s.get("uses", "")).startswith("docker/build-")]
+    assert build["with"]["platforms"] == "linux/amd64,linux/arm64"
+    assert build["with"]["sbom"] is True and build["with"]["push"] is True
+    assert any("cosign sign" in s.get("run", "") for s in images["steps"])
+    chart_runs = " ".join(s.get("run", "") for s in doc["jobs"]["chart"]["steps"])
+    assert "helm push" in chart_runs and "oci://" in chart_runs and "cosign sign" in chart_runs
+    _pinned_by_major(doc)
+    values = yaml.safe_load((ROOT / "charts" / "trustspace" / "values.yaml").read_text())
+    chart = yaml.safe_load((ROOT / "charts" / "trustspace" / "Chart.yaml").read_text())
+    registry = f"{doc['env']['REGISTRY']}/{doc['env']['OWNER']}"
+    assert values["image"]["repository"] == f"{registry}/trustspace-operator"
+    assert values["agentImage"] == f"{registry}/trustspace-agent:{chart['appVersion']}"
