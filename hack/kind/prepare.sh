@@ -7,7 +7,7 @@
 #   2. a Docker engine: the one that answers, or Debian's dockerd started here, with a runc
 #      wrapper when this machine's capability bounding set lacks CAP_SYS_RESOURCE
 #   3. binaries from Go modules: kubeadm, kubelet, kube-* and etcd (hack/tools, shared build
-#      cache with hack/k8s-bin.sh), CoreDNS, local-path-provisioner, kube-network-policies, kind;
+#      cache with hack/k8s-bin.sh), CoreDNS, local-path-provisioner, kube-router, kind;
 #      pause from its C source
 #   4. Debian root filesystems (mmdebstrap): the node's base and a small networking image
 #   5. the kind base image   6. component images   7. the node image (images preloaded)
@@ -29,16 +29,22 @@ K8S_VERSION=1.34.4
 ETCD_VERSION=3.6.4 # the etcd hack/tools pins (k8s.io/kubernetes v1.34.4 requires it); kind-up patches kubeadm's imageTag
 COREDNS_VERSION=1.12.1
 LPP_VERSION=0.0.30 # v0.0.34 is refused by the Go module proxy
-NETPOL_VERSION=0.8.0
+# The NetworkPolicy enforcement: kube-router's firewall (iptables + ipset) alone, without its
+# routing or service proxy. kube-network-policies (what kindnetd embeds) needs the nftables
+# `queue` expression, which kernels without CONFIG_NFT_QUEUE (this machine's) lack; v2.1.0 is
+# the only kube-router the Go module proxy serves here.
+KUBE_ROUTER_VERSION=2.1.0
 KIND_VERSION=0.33.0
 PAUSE_VERSION=3.10.1
 BUILD_REVISION=1 # bump when a build changes, so caches rebuild
 bin=$work/bin-k8s$K8S_VERSION-kind$KIND_VERSION-r$BUILD_REVISION
-NODE_IMAGE=local/kind-node:v$K8S_VERSION-r$BUILD_REVISION
+# Images named by what goes into them, so a changed manifest or script makes a new one.
+node_key=$(cat "$here/cni.yaml" "$here/tinynet.sh" "$here/runc-nosysres" "$here/storage_manifest.py" | sha256sum | cut -c1-10)
+NODE_IMAGE=local/kind-node:v$K8S_VERSION-r$BUILD_REVISION-$node_key
 BASE_IMAGE=local/kind-base:bookworm-r$BUILD_REVISION
 PYTHON_IMAGE=local/python:3.11-bookworm-r$BUILD_REVISION
-NET_IMAGE=local/kind-tinynet:r$BUILD_REVISION
-NETPOL_IMAGE=registry.k8s.io/networking/kube-network-policies:v$NETPOL_VERSION
+NET_IMAGE=local/kind-tinynet:r$BUILD_REVISION-$(sha256sum "$here/tinynet.sh" | cut -c1-10)
+NETPOL_IMAGE=local/kube-router:v$KUBE_ROUTER_VERSION-r$BUILD_REVISION
 LPP_IMAGE=docker.io/kindest/local-path-provisioner:v20260820-69b56db7 # the tags kind v0.33.0 names
 LPH_IMAGE=docker.io/kindest/local-path-helper:v20260131-7181c60a
 ETCD_IMAGE=registry.k8s.io/etcd:$ETCD_VERSION-0
@@ -129,10 +135,10 @@ debstrap() { # OUT VARIANT PACKAGES: a bookworm root filesystem (dir or .tar) fr
 }
 
 next "Debian root filesystems (mmdebstrap from $mirror)"
-net_tar=$work/rootfs/debian-net.tar
+net_tar=$work/rootfs/debian-net-ipset.tar
 if [[ ! -f "$net_tar" ]]; then
   # mmdebstrap picks the output format by the file name: the partial file ends in .tar too.
-  timed "networking rootfs" debstrap "${net_tar%.tar}.partial.tar" minbase iptables,nftables,conntrack,iproute2,ca-certificates
+  timed "networking rootfs" debstrap "${net_tar%.tar}.partial.tar" minbase iptables,ipset,nftables,conntrack,iproute2,ca-certificates
   mv "${net_tar%.tar}.partial.tar" "$net_tar"
 fi
 base_tar=$work/rootfs/kind-base.tar
@@ -214,13 +220,8 @@ have coredns || GOBIN=$bin timed "CoreDNS v$COREDNS_VERSION" \
   go install -trimpath -ldflags "-s -w" "github.com/coredns/coredns@v$COREDNS_VERSION"
 have local-path-provisioner || GOBIN=$bin timed "local-path-provisioner v$LPP_VERSION" \
   go install -trimpath -ldflags "-s -w" "github.com/rancher/local-path-provisioner@v$LPP_VERSION"
-if ! have netpol; then
-  # The network-policy agent kindnetd embeds; CNI-agnostic (nftables + NFQUEUE). Its main
-  # package is .../cmd, so go install names the binary "cmd".
-  GOBIN=$work/netpol-build timed "kube-network-policies v$NETPOL_VERSION" \
-    go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kube-network-policies/cmd@v$NETPOL_VERSION"
-  mv -f "$work/netpol-build/cmd" "$bin/netpol"
-fi
+have kube-router || GOBIN=$bin timed "kube-router v$KUBE_ROUTER_VERSION (NetworkPolicy firewall)" \
+  go install -trimpath -ldflags "-s -w" "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@v$KUBE_ROUTER_VERSION"
 have kind || GOBIN=$bin timed "kind v$KIND_VERSION" go install -trimpath "sigs.k8s.io/kind@v$KIND_VERSION"
 if ! have pause; then
   pause_c=$(cd "$root/hack/tools" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c
@@ -285,7 +286,7 @@ image_from static "$LPP_IMAGE" '["/usr/local/bin/local-path-provisioner"]' "$bin
 image_from "$net_tar" "registry.k8s.io/kube-proxy:v$K8S_VERSION" '' "$bin/kube-proxy"
 image_from "$net_tar" "$LPH_IMAGE" ''
 image_from "$net_tar" "$NET_IMAGE" '["/usr/local/bin/tinynet"]' "$bin/kubectl" "$here/tinynet.sh:/usr/local/bin/tinynet"
-image_from "$net_tar" "$NETPOL_IMAGE" '["/bin/netpol"]' "$bin/netpol:/bin/netpol"
+image_from "$net_tar" "$NETPOL_IMAGE" '["/usr/local/bin/kube-router"]' "$bin/kube-router"
 
 next "node image $NODE_IMAGE"
 if ! image_exists "$NODE_IMAGE"; then
@@ -302,7 +303,7 @@ if ! image_exists "$NODE_IMAGE"; then
   x sed -i "s#sandbox_image = .*#sandbox_image = \"registry.k8s.io/pause:$PAUSE_VERSION\"#" /etc/containerd/config.toml
   x mkdir -p /kind/manifests
   # kind applies /kind/manifests/default-cni.yaml as the cluster's network: tinynet (routes)
-  # plus kube-network-policies (NetworkPolicy enforcement).
+  # plus kube-router's firewall (NetworkPolicy enforcement).
   sed -e "s#@NET_IMAGE@#$NET_IMAGE#" -e "s#@NETPOL_IMAGE@#$NETPOL_IMAGE#" "$here/cni.yaml" \
     | x sh -c 'cat > /kind/manifests/default-cni.yaml'
   # kind's own storage manifest (local-path-provisioner), as its node-image build writes it.
@@ -339,6 +340,8 @@ if ! image_exists "$PYTHON_IMAGE"; then
   cp /etc/ssl/certs/ca-certificates.crt "$d/etc/ssl/certs/ca-certificates.crt"
   if [[ -f /etc/pip.conf ]]; then cp /etc/pip.conf "$d/etc/pip.conf"; fi
   cp "$py_tar" "$d.tar"
+  # Replace, not duplicate, what Debian's ca-certificates wrote (docker import refuses duplicates).
+  (cd "$d" && find . -type f -print0 | xargs -0 tar --delete -f "$d.tar" 2>/dev/null || true)
   (cd "$d" && find . -type f -print0 | tar --numeric-owner --null --no-recursion -T - -rf "$d.tar")
   docker import -c "$ENVPATH" -c 'ENV PIP_BREAK_SYSTEM_PACKAGES=1' -c 'CMD ["python3"]' \
     "$d.tar" "$PYTHON_IMAGE" >/dev/null

@@ -115,7 +115,7 @@ def run(
     from prometheus_client import start_http_server
 
     from trustspace_operator import handlers  # noqa: F401 - registers the handlers
-    from trustspace_operator.leader import LeaderElector
+    from trustspace_operator.leader import LeaderElector, StandbyHealth
     from trustspace_operator.metrics import METRICS
 
     log = logging.getLogger("trustspace.operator")
@@ -126,7 +126,11 @@ def run(
         duration = float(os.environ.get("TRUSTSPACE_LEASE_DURATION", "15"))
         elector = LeaderElector(hub, ns, lease_duration=duration, renew_every=duration / 3)
         log.info("waiting to lead (lease %s/trustspace-operator)", ns)
-        elector.acquire()
+        if liveness_port:
+            with StandbyHealth(liveness_port):
+                elector.acquire()
+        else:
+            elector.acquire()
         elector.keep_renewing()
     if metrics_port:
         start_http_server(metrics_port, registry=METRICS.registry)

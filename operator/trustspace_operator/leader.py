@@ -15,6 +15,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
 
 from trustspace.kube import ApiError, Conflict, Kube, Obj, Unreachable
 from trustspace.kube import kinds as k
@@ -155,3 +157,50 @@ class LeaderElector:
 
 def _exit_now() -> None:
     os._exit(3)
+
+
+class _StandbyHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        ok = self.path.split("?")[0] == "/healthz"
+        body = b'{"status": "standby"}' if ok else b"{}"
+        self.send_response(200 if ok else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base's name
+        pass  # a probe every few seconds is not news
+
+
+class StandbyHealth:
+    """Answers the liveness probe's ``/healthz`` while this replica waits for the Lease.
+
+    kopf serves ``/healthz`` only once it runs, that is once this replica leads; without this
+    the kubelet killed every standby after three failed probes, so the second replica
+    restarted once a minute. The port is freed on exit, before kopf binds it.
+    """
+
+    def __init__(self, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - the probe comes from the node
+        self._server = ThreadingHTTPServer((host, port), _StandbyHandler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="standby-health", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def __enter__(self) -> StandbyHealth:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
