@@ -45,7 +45,7 @@ class OperatorConfig:
         default_factory=lambda: os.environ.get("TRUSTSPACE_COLLECTOR_CA_FILE") or None
     )
     #: Secret the collector's TLS serving pair is issued into, in each data space's namespace
-    #: on the hub, by the data space's CA (collectortls.py); None: bring your own pair.
+    #: on the hub, by the data space's CA (tls/collector.py); None: bring your own pair.
     collector_tls_secret: str | None = field(
         default_factory=lambda: os.environ.get("TRUSTSPACE_COLLECTOR_TLS_SECRET") or None
     )
