@@ -49,7 +49,7 @@ class OperatorConfig:
     collector_tls_secret: str | None = field(
         default_factory=lambda: os.environ.get("TRUSTSPACE_COLLECTOR_TLS_SECRET") or None
     )
-    #: Seconds between the per-node timer's checks (rotation due, heartbeats, retries).
+    #: Seconds between the sweeps over all nodes (rotation due, heartbeats, retries).
     tick: float = field(default_factory=lambda: _env_float("TRUSTSPACE_TICK", 10.0))
     #: Seconds between full re-applies of a node's objects when nothing asked for one.
     #: Local objects are also watched, so this mostly catches drift in remote clusters.
