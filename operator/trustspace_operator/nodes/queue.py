@@ -56,9 +56,6 @@ class CoalescingQueue:
         with self._guard:
             self._locks.pop(key, None)
 
-    def shutdown(self) -> None:
-        self._workers.shutdown(wait=True, cancel_futures=True)
-
     def _run(self, key: NodeKey) -> None:
         with self._guard:
             # Dequeued before it runs: a change during the reconcile queues another.
