@@ -36,7 +36,8 @@ from trustspace.kube import Kube  # noqa: E402
 from trustspace.kube import kinds as k  # noqa: E402
 from trustspace.localk8s import LocalCluster, find_bin_dir  # noqa: E402
 from trustspace.localk8s.processes import Process  # noqa: E402
-from trustspace_operator import gatewaytls, render  # noqa: E402
+from trustspace_operator import render  # noqa: E402
+from trustspace_operator.tls.ca import GatewayCA  # noqa: E402
 
 THREADS = 16
 #: The operator's metrics port during a run; its reconcile counts by cause are printed.
@@ -84,7 +85,7 @@ def wait(
 def plain_client(kube: Kube, n: int, ns: str) -> float:
     pem = base64.b64encode(SM2PrivateKey.generate().to_pem()).decode()
     # One TLS pair for all: the plain client measures the API server, not key generation.
-    cert, key = gatewaytls.GatewayCA.generate(ns).issue(["gw.example"], dt.datetime.now(dt.UTC))
+    cert, key = GatewayCA.generate(ns).issue(["gw.example"], dt.datetime.now(dt.UTC))
     tls = {"tls.crt": base64.b64encode(cert).decode(), "tls.key": base64.b64encode(key).decode()}
     kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
 

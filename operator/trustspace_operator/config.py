@@ -45,11 +45,11 @@ class OperatorConfig:
         default_factory=lambda: os.environ.get("TRUSTSPACE_COLLECTOR_CA_FILE") or None
     )
     #: Secret the collector's TLS serving pair is issued into, in each data space's namespace
-    #: on the hub, by the data space's CA (collectortls.py); None: bring your own pair.
+    #: on the hub, by the data space's CA (tls/collector.py); None: bring your own pair.
     collector_tls_secret: str | None = field(
         default_factory=lambda: os.environ.get("TRUSTSPACE_COLLECTOR_TLS_SECRET") or None
     )
-    #: Seconds between the per-node timer's checks (rotation due, heartbeats, retries).
+    #: Seconds between the sweeps over all nodes (rotation due, heartbeats, retries).
     tick: float = field(default_factory=lambda: _env_float("TRUSTSPACE_TICK", 10.0))
     #: Seconds between full re-applies of a node's objects when nothing asked for one.
     #: Local objects are also watched, so this mostly catches drift in remote clusters.

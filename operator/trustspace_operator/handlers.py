@@ -1,4 +1,4 @@
-"""kopf handlers: every path leads to `NodeController` (level-triggered, idempotent).
+"""kopf handlers: every path leads to the node or the space controller (compose.py).
 
 Nodes are watched with a raw event handler, not kopf's create/update/resume handlers: the
 controller knows what it has already done, so it needs no diff-base patched onto every node,
@@ -12,9 +12,6 @@ garbage collector removes the others'. The objects a node owns are watched by
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import kopf
@@ -27,37 +24,26 @@ from trustspace.api.constants import (
     VERSION,
 )
 from trustspace.api.dataspacenode import PlacementMode
+from trustspace.api.resource import plain
 from trustspace.gctuning import settle_heap
 from trustspace.kube import Kube, Unreachable
 from trustspace_operator import render
-from trustspace_operator.bundle import APPROVERS_LABEL, BundlePublisher
+from trustspace_operator.compose import Operator
 from trustspace_operator.config import CONFIG
-from trustspace_operator.metrics import METRICS
-from trustspace_operator.nodes import NodeController
-from trustspace_operator.targets import Targets
-from trustspace_operator.watch import OwnedWatcher
+from trustspace_operator.space.gateway_extras import APPROVERS_LABEL
 
 log = logging.getLogger(__name__)
 NODES = (GROUP, VERSION, DATASPACENODE_PLURAL)
-_state: dict[str, Any] = {}
 
 
-def plain(value: Any) -> Any:
-    """A deep copy of a kopf body as plain dicts and lists."""
-    if isinstance(value, Mapping):
-        return {str(key): plain(v) for key, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
-
-
-def controller() -> NodeController:
-    ctl: NodeController = _state["controller"]
-    return ctl
+def running(memo: Any) -> Operator:
+    """The operator this kopf run started (kept in kopf's memo, not in a module global)."""
+    op: Operator = memo.operator
+    return op
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
         prefix="kopf.trustspace.io"
     )
@@ -72,47 +58,16 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.networking.request_timeout = 60
     # One line per handled watch event is noise at this scale; failures still log.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    if "controller" not in _state:
-        hub = Kube.from_kubeconfig(CONFIG.kubeconfig)
-        targets = Targets(hub)
-        ctl = NodeController(hub, CONFIG, targets=targets)
-        ca = Path(CONFIG.collector_ca_file).read_text() if CONFIG.collector_ca_file else None
-        publisher = BundlePublisher(
-            hub,
-            targets,
-            namespaces=CONFIG.namespaces,
-            collector_ca=ca,
-            collector_url=CONFIG.collector_url,
-            collector_tls_secret=CONFIG.collector_tls_secret,
-            every=max(CONFIG.tick, 1.0) * 10,
-        )
-        ctl.publisher = publisher
-        publisher.on_published = ctl.bundle_published
-        publisher.urgent = ctl.awaiting_publish
-        publisher.watched = ctl.watched
-        publisher.directory = ctl.directory
-        publisher.on_views_changed = ctl.views_changed
-        publisher.events = ctl.events
-        publisher.start()
-        publisher.key_material_changed()  # a first pass after a restart
-        watcher = OwnedWatcher(hub, CONFIG.namespaces, ctl.enqueue)
-        watcher.start()
-        _state["controller"] = ctl
-        _state["publisher"] = publisher
-        _state["watcher"] = watcher
-    _start_phase_gauge(controller())
-    _start_sweeper(controller(), CONFIG.tick)
+    if getattr(memo, "operator", None) is None:
+        memo.operator = Operator(Kube.from_kubeconfig(CONFIG.kubeconfig), CONFIG)
+        memo.operator.start()
     settle_heap()
 
 
 @kopf.on.cleanup()
-def shutdown(**_: Any) -> None:
-    for part in ("publisher", "watcher"):
-        if _state.get(part) is not None:
-            _state[part].stop()
-    for stop in ("gauge", "sweeper"):
-        if _state.get(stop) is not None:
-            _state[stop].set()
+def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    if getattr(memo, "operator", None) is not None:
+        running(memo).stop()
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -134,56 +89,37 @@ class NoDiffBase(kopf.DiffBaseStorage):
 
 
 @kopf.on.event(*NODES, id="node-event")
-async def node_event(event: kopf.RawEvent, **_: Any) -> None:
+async def node_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     """Every watch event of a node, judged on the event loop (no thread hop): most are
     status writes coming back and need nothing. The controller decides from the spec
-    generation and the rotation request what it has not yet done (nodes.py `wants`)."""
-    ctl = controller()
+    generation and the rotation request what it has not yet done (nodes/schedule.py `wants`)."""
+    ctl = running(memo).nodes
     body = event["object"]
     if event.get("type") == "DELETED":
         meta = body["metadata"]
         ctl.forget(meta["namespace"], meta["name"])
         # Its keys leave the trust bundle (a node with the finalizer did this in cleanup).
-        ctl.publisher.key_material_changed()
+        ctl.space.space_changed()
         return
     kept = ctl.observe(body)
     if ctl.wants(kept) is not None:
         ctl.node_changed(kept)
 
 
-def _start_sweeper(ctl: NodeController, every: float) -> None:
-    """One periodic pass over all nodes (rotation due, retries, resync, heartbeats) instead
-    of kopf timers: a thousand timer tasks cost a tenth of the operator's CPU at 1,000 nodes
-    and kept a live body per node inside kopf besides."""
-    if "sweeper" in _state:
-        return
-    stop = threading.Event()
-    _state["sweeper"] = stop
-
-    def run() -> None:
-        while not stop.wait(every):
-            try:
-                ctl.sweep()
-            except Exception:  # the next pass retries; the thread must live on
-                log.exception("periodic node check failed")
-
-    threading.Thread(target=run, name="node-sweep", daemon=True).start()
-
-
 @kopf.on.event(GROUP, VERSION, TRANSFERPOLICY_PLURAL, id="policy-changed")
 @kopf.on.event(GROUP, VERSION, MIRRORLINK_PLURAL, id="link-changed")
-def policy_changed(event: kopf.RawEvent, **_: Any) -> None:
+def policy_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     """A TransferPolicy or MirrorLink changed: recompile, redistribute, re-check links."""
     if event.get("type") is not None:
-        _state["publisher"].key_material_changed()
+        running(memo).space.space_changed()
 
 
 @kopf.on.event("", "v1", "configmaps", labels={"trustspace.io/profiles": "true"})
 @kopf.on.event("", "v1", "configmaps", labels={APPROVERS_LABEL: "true"}, id="approvers-changed")
-def profiles_changed(event: kopf.RawEvent, **_: Any) -> None:
+def profiles_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     """Jurisdiction profile overrides (R4) or the approvers' keys changed: republish now."""
     if event.get("type") is not None:
-        _state["publisher"].key_material_changed()
+        running(memo).space.space_changed()
 
 
 def needs_cleanup(body: kopf.Body, **_: Any) -> bool:
@@ -199,32 +135,16 @@ def needs_cleanup(body: kopf.Body, **_: Any) -> bool:
 
 
 @kopf.on.delete(*NODES, when=needs_cleanup)
-def node_deleted(body: kopf.Body, **_: Any) -> None:
+def node_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     try:
-        controller().cleanup(plain(body))
+        running(memo).nodes.cleanup(plain(body))
     except Unreachable as exc:
         raise kopf.TemporaryError(f"edge cluster unreachable: {exc}", delay=15) from exc
 
 
 @kopf.on.probe(id="nodes")
-def probe(**_: Any) -> int:
-    return len(_state.get("phases", {}))
-
-
-def _start_phase_gauge(ctl: NodeController, every: float = 15.0) -> None:
-    """Nodes by phase, from the versions the watch delivered (no listing of every node)."""
-    if "gauge" in _state:
-        return
-    stop = threading.Event()
-    _state["gauge"] = stop
-
-    def run() -> None:
-        while True:
-            counts = ctl.phase_counts()
-            for phase in ("Pending", "Provisioning", "Ready", "Degraded", "Failed"):
-                METRICS.nodes.labels(phase=phase).set(counts.get(phase, 0))
-            _state["phases"] = counts
-            if stop.wait(every):
-                return
-
-    threading.Thread(target=run, name="phase-gauge", daemon=True).start()
+def probe(memo: kopf.Memo, **_: Any) -> int:
+    """How many nodes the operator knows (the liveness endpoint's `nodes`)."""
+    if getattr(memo, "operator", None) is None:
+        return 0
+    return running(memo).nodes.node_count()

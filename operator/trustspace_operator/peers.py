@@ -4,7 +4,7 @@ A node delivers to the destinations of the MirrorLinks it is the source of, at t
 `spec.endpoint`; it pseudonymises with the Secrets the space's TransferPolicies name
 (`keySecretRef`). Both go into the agent ConfigMap the operator renders, so the
 controller asks this directory rather than listing links and policies on every
-reconcile: the trust-bundle publisher lists them once per pass anyway and refreshes it,
+reconcile: the space controller lists them once per pass anyway and refreshes it,
 and reports the nodes whose view changed so their config is re-rendered at once.
 """
 
@@ -85,7 +85,7 @@ class SpaceDirectory:
         with self._lock:
             space = self._spaces.get(namespace)
         if space is None:
-            # Before the publisher's first pass over this namespace (a fresh start).
+            # Before the space controller's first pass over this namespace (a fresh start).
             space = build_space(
                 list(self.hub.list(k.DATASPACENODE, namespace)),
                 list(self.hub.list(k.MIRRORLINK, namespace)),
@@ -98,7 +98,7 @@ class SpaceDirectory:
     def refresh(
         self, namespace: str, nodes: list[Obj], links: list[Obj], policies: list[Obj]
     ) -> list[str]:
-        """Take the publisher's fresh lists; the nodes whose view changed (none the first
+        """Take the space controller's fresh lists; the nodes whose view changed (none the first
         time: nothing was rendered from an older view that could be stale)."""
         new = build_space(nodes, links, policies)
         with self._lock:

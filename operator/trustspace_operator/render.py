@@ -25,11 +25,11 @@ NODE_LABEL = f"{GROUP}/node"
 NODE_NAMESPACE_LABEL = f"{GROUP}/node-namespace"
 TRUST_BUNDLE_CONFIGMAP = "trustspace-trust-bundle"
 TRUST_BUNDLE_KEY = "bundle.json"
-#: Key in the same ConfigMap holding the signed policy bundle envelope (policies.py).
+#: Key in the same ConfigMap holding the signed policy bundle envelope (space/policy_compiler.py).
 POLICY_BUNDLE_KEY = "policy-bundle.json"
 #: Key in the trust-bundle ConfigMap holding the CA of the hub collector's TLS certificate.
 COLLECTOR_CA_KEY = "collector-ca.crt"
-#: Keys in the same ConfigMap: the CA of the gateways' serving certificates (gatewaytls.py)
+#: Keys in the same ConfigMap: the CA of the gateways' serving certificates (tls/gateway.py)
 #: and the approvers' SM2 public keys (``{name: [PEM, ...]}``) that count for reviews.
 GATEWAY_CA_KEY = "gateway-ca.crt"
 APPROVERS_KEY = "approvers.yaml"
@@ -487,9 +487,9 @@ def desired_objects(
     gateway: GatewayView | None = None,
     caller_digests: Mapping[str, str] | None = None,
 ) -> list[Obj]:
-    """Everything but the key Secret (see keys.py), the gateway's TLS Secret (gatewaytls.py),
-    the callers' token Secrets (callertokens.py, whose `caller_digests` come in) and the
-    shared trust bundle (bundle.py), in the order they must be applied."""
+    """Everything but the key Secret (see keys.py), the gateway's TLS Secret (tls/gateway.py),
+    the callers' token Secrets (caller_tokens.py, whose `caller_digests` come in) and the
+    shared trust bundle (space/trust_bundle.py), in the order they must be applied."""
     view = gateway or GatewayView()
     config = agent_config(node, collector_url, view)
     objs = [service_account(node), role(node), role_binding(node), config]

@@ -60,12 +60,12 @@ class CrdInfo:
         return f"{self.plural}.{self.group}"
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Nested mappings (kopf's body views, MappingProxy) as the dicts pydantic expects."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
@@ -89,7 +89,7 @@ class Resource(ApiModel):
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Self:
         """Validate an object as the API server or kopf hands it over."""
-        return cls.model_validate(_plain(body))
+        return cls.model_validate(plain(body))
 
     def to_body(self) -> dict[str, Any]:
         """The object as JSON-ready camelCase dicts; absent optional fields stay absent."""

@@ -63,7 +63,7 @@ SAMPLE_FILES = (
     "mirrorlink_cn-nanning-to-vn-hanoi.yaml",
 )
 TRUSTSPACE = [sys.executable, "-m", "trustspace.cli"]
-#: The data space's approvers' public keys, read by the operator (bundle.py).
+#: The data space's approvers' public keys, read by the operator (space/gateway_extras.py).
 APPROVERS_CONFIGMAP = "trustspace-approvers"
 APPROVERS_LABEL = "trustspace.io/approvers=true"
 PSEUDONYM_SECRET = "health-pseudonym-key"  # noqa: S105 - a Secret's name

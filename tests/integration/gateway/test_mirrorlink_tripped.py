@@ -88,7 +88,7 @@ def test_tripped_breaker_shows_on_the_mirrorlink(
     assert "CircuitBreakerTripped" in described and "DeniedBurst" in described, described
 
     # The operator writes its own conditions with its own field manager; ours stays.
-    from trustspace_operator.links import update_links
+    from trustspace_operator.space.mirror_links import update_links
 
     kube = Kube.from_kubeconfig(str(cluster.kubeconfig))
     try:

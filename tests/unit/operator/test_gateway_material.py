@@ -10,9 +10,11 @@ from typing import Any
 from cryptography import x509
 
 from trustspace.api.dataspacenode import DataSpaceNode
-from trustspace_operator import gatewaytls, render
-from trustspace_operator.gatewaytls import GatewayCA
+from trustspace_operator import render
 from trustspace_operator.peers import GatewayView, build_space
+from trustspace_operator.tls import ca as tls_ca
+from trustspace_operator.tls import gateway as gateway_tls
+from trustspace_operator.tls.ca import GatewayCA
 
 NOW = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
 
@@ -52,20 +54,20 @@ def test_peers_are_the_destinations_of_a_nodes_links() -> None:
 def test_node_pair_is_served_under_every_name_peers_dial() -> None:
     node = DataSpaceNode.from_body(_dsn("vn-hanoi", "https://10.0.0.7:31443"))
     ca = GatewayCA.generate("space")
-    secret = gatewaytls.node_secret(node, ca, NOW)
+    secret = gateway_tls.node_secret(node, ca, NOW)
     assert secret["metadata"]["namespace"] == "space"
-    cert = x509.load_pem_x509_certificate(gatewaytls._data(secret, "tls.crt"))
+    cert = x509.load_pem_x509_certificate(tls_ca.secret_data(secret, "tls.crt"))
     sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["10.0.0.7"]
     assert "vn-hanoi-gateway.space.svc" in sans.get_values_for_type(x509.DNSName)
-    assert gatewaytls.needs_issue(secret, node, ca, NOW) is None
+    assert gateway_tls.needs_issue(secret, node, ca, NOW) is None
     moved = DataSpaceNode.from_body(_dsn("vn-hanoi", "https://gw.vn.example:8443"))
-    assert gatewaytls.needs_issue(secret, moved, ca, NOW) == "the endpoint changed"
-    assert gatewaytls.needs_issue(secret, node, GatewayCA.generate("space"), NOW)
-    later = NOW + gatewaytls.NODE_VALIDITY - dt.timedelta(days=1)
-    assert gatewaytls.needs_issue(secret, node, ca, later) == "the certificate expires soon"
+    assert gateway_tls.needs_issue(secret, moved, ca, NOW) == "the endpoint changed"
+    assert gateway_tls.needs_issue(secret, node, GatewayCA.generate("space"), NOW)
+    later = NOW + tls_ca.NODE_VALIDITY - dt.timedelta(days=1)
+    assert gateway_tls.needs_issue(secret, node, ca, later) == "the certificate expires soon"
     theirs = {**secret, "metadata": {**secret["metadata"], "labels": {}}}
-    assert gatewaytls.needs_issue(theirs, moved, ca, NOW) is None
+    assert gateway_tls.needs_issue(theirs, moved, ca, NOW) is None
 
 
 def _handshake(client: ssl.SSLContext, server: ssl.SSLContext, host: str) -> None:
@@ -96,17 +98,15 @@ def test_ca_names_fit_any_namespace() -> None:
 def test_pair_loads_into_a_tls_server_that_trusts_the_ca(tmp_path: Path) -> None:
     node = DataSpaceNode.from_body(_dsn("vn-hanoi", "https://127.0.0.1:8443"))
     ca = GatewayCA.generate("space")
-    secret = gatewaytls.node_secret(node, ca, dt.datetime.now(dt.UTC))
-    (tmp_path / "tls.crt").write_bytes(gatewaytls._data(secret, "tls.crt"))
-    (tmp_path / "tls.key").write_bytes(gatewaytls._data(secret, "tls.key"))
+    secret = gateway_tls.node_secret(node, ca, dt.datetime.now(dt.UTC))
+    (tmp_path / "tls.crt").write_bytes(tls_ca.secret_data(secret, "tls.crt"))
+    (tmp_path / "tls.key").write_bytes(tls_ca.secret_data(secret, "tls.key"))
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.load_cert_chain(tmp_path / "tls.crt", tmp_path / "tls.key")
     client = ssl.create_default_context(cadata=ca.cert_pem.decode())
     _handshake(client, server, "127.0.0.1")  # the endpoint's host, as a peer dials it
     _handshake(client, server, "vn-hanoi-gateway.space.svc")
     # The CA's private key is only in the CA Secret, never in a node's.
-    assert "tls.key" in gatewaytls.ca_secret("space", ca)["data"]
-    assert (
-        gatewaytls._data(secret, "tls.key") != gatewaytls.ca_secret("space", ca)["data"]["tls.key"]
-    )
+    assert "tls.key" in tls_ca.ca_secret("space", ca)["data"]
+    assert tls_ca.secret_data(secret, "tls.key") != tls_ca.ca_secret("space", ca)["data"]["tls.key"]
     assert render.Names("vn-hanoi").gateway_tls == secret["metadata"]["name"]

@@ -13,7 +13,7 @@ import yaml
 from trustspace.api.dataspacenode import DataSpaceNode
 from trustspace_agent.callers import CallerRefused, Callers
 from trustspace_agent.config import AgentConfig
-from trustspace_operator import callertokens, render
+from trustspace_operator import caller_tokens, render
 
 
 def _node(**gateway: Any) -> DataSpaceNode:
@@ -36,8 +36,8 @@ def _by_kind(objs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]
 
 def test_listed_callers_get_a_digest_file_mounted_where_the_agent_looks() -> None:
     node = _node(callers=["crm", "exporter"])
-    tokens = {"crm": callertokens.new_token(), "exporter": callertokens.new_token()}
-    digests = {c: callertokens.digest(t) for c, t in tokens.items()}
+    tokens = {"crm": caller_tokens.new_token(), "exporter": caller_tokens.new_token()}
+    digests = {c: caller_tokens.digest(t) for c, t in tokens.items()}
     objs = _by_kind(
         render.desired_objects(node, image="i", collector_url="https://c", caller_digests=digests)
     )
@@ -82,28 +82,28 @@ def test_without_callers_the_agent_serves_its_own_pod_only() -> None:
 
 def test_adding_a_caller_rolls_the_agent_but_a_new_token_does_not() -> None:
     def digest_of(node: DataSpaceNode, token: str) -> str:
-        digests = {c: callertokens.digest(token) for c in render.callers(node)}
+        digests = {c: caller_tokens.digest(token) for c in render.callers(node)}
         objs = render.desired_objects(
             node, image="i", collector_url="https://c", caller_digests=digests
         )
         sts = next(o for o in objs if o["kind"] == "StatefulSet")
         return str(sts["spec"]["template"]["metadata"]["annotations"]["trustspace.io/config-hash"])
 
-    token = callertokens.new_token()
+    token = caller_tokens.new_token()
     before = digest_of(_node(), token)
     with_caller = digest_of(_node(callers=["crm"]), token)
     assert with_caller != before
     # A rotated token reaches the running agent through the mounted file (it re-reads it).
-    assert digest_of(_node(callers=["crm"]), callertokens.new_token()) == with_caller
+    assert digest_of(_node(callers=["crm"]), caller_tokens.new_token()) == with_caller
 
 
 def test_the_agent_accepts_the_issued_token_from_another_pod(tmp_path: Path) -> None:
     node = _node(callers=["crm"])
-    token = callertokens.new_token()
+    token = caller_tokens.new_token()
     token_secret = render.caller_token_secret(node, "crm", token)
     assert token_secret["metadata"]["labels"][render.CALLER_LABEL] == "crm"
-    assert callertokens.read_token(token_secret) == token
-    secret = render.callers_secret(node, {"crm": callertokens.digest(token)})
+    assert caller_tokens.read_token(token_secret) == token
+    secret = render.callers_secret(node, {"crm": caller_tokens.digest(token)})
     path = tmp_path / "callers.yaml"
     path.write_bytes(base64.b64decode(secret["data"]["callers.yaml"]))
 
@@ -113,7 +113,7 @@ def test_the_agent_accepts_the_issued_token_from_another_pod(tmp_path: Path) -> 
         callers.identify({}, "10.244.1.7")
     assert refused.value.code == "missing_credentials"
     with pytest.raises(CallerRefused) as refused:
-        callers.identify({"Authorization": f"Bearer {callertokens.new_token()}"}, "10.244.1.7")
+        callers.identify({"Authorization": f"Bearer {caller_tokens.new_token()}"}, "10.244.1.7")
     assert refused.value.code == "unknown_caller"
 
 
@@ -129,9 +129,9 @@ def test_the_agent_accepts_the_issued_token_from_another_pod(tmp_path: Path) -> 
     ],
 )
 def test_an_unusable_token_is_not_kept(data: dict[str, str] | None) -> None:
-    assert callertokens.read_token(None if data is None else {"data": data}) is None
+    assert caller_tokens.read_token(None if data is None else {"data": data}) is None
 
 
 def test_a_token_set_by_hand_is_kept() -> None:
     token = "A" * 43 + "="  # what `openssl rand -base64 32` prints
-    assert callertokens.read_token({"data": {"token": base64.b64encode(token.encode())}}) == token
+    assert caller_tokens.read_token({"data": {"token": base64.b64encode(token.encode())}}) == token

@@ -1,4 +1,4 @@
-"""The hub collector's TLS serving pair, issued by the data space's CA (see gatewaytls.py).
+"""The hub collector's TLS serving pair, issued by the data space's CA (see ca.py).
 
 With ``--collector-tls-secret NAME`` the operator keeps the Secret NAME in every data space's
 namespace on the hub: a serving pair for the collector URL's host and the in-cluster names of
@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 from trustspace.kube import Conflict, Kube, Obj
 from trustspace.kube import kinds as k
 from trustspace_operator import render
-from trustspace_operator.gatewaytls import (
+from trustspace_operator.tls.ca import (
     CA_ANNOTATION,
     SANS_ANNOTATION,
     GatewayCA,
-    GatewayTls,
+    SpaceCAs,
     fingerprint,
     reissue_reason,
 )
@@ -69,10 +69,10 @@ def collector_secret(
 
 
 def ensure(
-    hub: Kube, tls: GatewayTls, name: str, namespace: str, url: str, now: dt.datetime
+    hub: Kube, cas: SpaceCAs, name: str, namespace: str, url: str, now: dt.datetime
 ) -> tuple[GatewayCA, str | None]:
     """Issue or renew the collector's pair in `namespace`: (the CA, why it was issued or None)."""
-    ca = tls.ca(namespace)
+    ca = cas.ca(namespace)
     hosts = collector_sans(url, namespace)
     live = hub.get(k.SECRET, name, namespace)
     if live is None:

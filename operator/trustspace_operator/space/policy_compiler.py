@@ -3,9 +3,9 @@
 Per namespace (one data space): the TransferPolicies, the DataSpaceNodes and the
 jurisdiction profiles (built in, plus ConfigMaps labelled `trustspace.io/profiles=true`,
 picked up live: R4) become one deterministic bundle. Its version rises only when its
-content changes; the hub key signs it; bundle.py ships it beside the trust bundle; each
-TransferPolicy's status says whether it was accepted and compiled, into which bundle, how
-many nodes it selects and how many already run it.
+content changes; the hub key signs it; the space controller (controller.py) ships it beside
+the trust bundle; each TransferPolicy's status says whether it was accepted and compiled,
+into which bundle, how many nodes it selects and how many already run it.
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
-"""TLS material of the gateways: a data-space CA on the hub, one serving pair per node.
+"""The data space's CA on the hub: its Secret, the pairs it issues, when to re-issue them.
 
-Peers deliver to a node's gateway over HTTPS (``/v1/inbound``) and check its certificate
-against the data space's gateway CA, which the trust-bundle ConfigMap carries to every
-node. The CA's private key stays in a Secret beside the DataSpaceNodes in the hub cluster;
-each node's private key is generated here and written only to the Secret in the node's own
-cluster (never to status, events or logs). Python's ``ssl`` has no SM2 cipher suites, so the
-transport is ECDSA P-256; what crosses it is SM2-signed and SM4-encrypted end to end.
-
-A node Secret without our ``managed-by`` label is the user's (cert-manager, say) and is left
-alone; so is a CA Secret the user created before the operator needed one.
+The CA's private key stays in a Secret beside the DataSpaceNodes in the hub cluster; the
+gateways' (gateway.py) and the collector's (collector.py) serving pairs are issued by it.
+Python's ``ssl`` has no SM2 cipher suites, so the transport is ECDSA P-256; what crosses it
+is SM2-signed and SM4-encrypted end to end. A CA Secret the user created before the operator
+needed one is left alone.
 """
 
 from __future__ import annotations
@@ -19,14 +15,12 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from trustspace.api.dataspacenode import DataSpaceNode
 from trustspace.kube import Conflict, Kube, Obj
 from trustspace.kube import kinds as k
 from trustspace.x509names import subject_alt_names
@@ -49,26 +43,17 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _b64(data: bytes) -> str:
+def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _data(secret: Obj, key: str) -> bytes:
+def secret_data(secret: Obj, key: str) -> bytes:
     return base64.b64decode((secret.get("data") or {}).get(key, ""))
 
 
 def fingerprint(cert_pem: bytes) -> str:
     """Short digest of the CA certificate, stamped on the node pairs it issued."""
     return hashlib.sha256(cert_pem).hexdigest()[:32]
-
-
-def node_sans(node: DataSpaceNode) -> list[str]:
-    """Names a peer may dial: the endpoint's host, and the gateway Service in-cluster."""
-    host = urlsplit(str(node.spec.endpoint)).hostname or ""
-    svc = render.Names(node.name).gateway
-    ns = render.target_namespace(node)
-    names = [host, svc, f"{svc}.{ns}", f"{svc}.{ns}.svc", f"{svc}.{ns}.svc.cluster.local"]
-    return list(dict.fromkeys(n for n in names if n))
 
 
 @dataclass(frozen=True)
@@ -102,10 +87,10 @@ class GatewayCA:
 
     @classmethod
     def from_secret(cls, secret: Obj) -> GatewayCA:
-        key = serialization.load_pem_private_key(_data(secret, "tls.key"), password=None)
+        key = serialization.load_pem_private_key(secret_data(secret, "tls.key"), password=None)
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise ValueError(f"{CA_SECRET} must hold an EC private key")
-        return cls(_data(secret, "tls.crt"), key)
+        return cls(secret_data(secret, "tls.crt"), key)
 
     def issue(self, hosts: list[str], now: dt.datetime) -> tuple[bytes, bytes]:
         """A serving pair for `hosts`: (certificate PEM, private key PEM)."""
@@ -141,7 +126,7 @@ def ca_secret(namespace: str, ca: GatewayCA) -> Obj:
                 "app.kubernetes.io/component": "gateway-ca",
             },
         },
-        "data": {"tls.crt": _b64(ca.cert_pem), "tls.key": _b64(_pem_key(ca.key))},
+        "data": {"tls.crt": b64(ca.cert_pem), "tls.key": b64(_pem_key(ca.key))},
     }
 
 
@@ -150,33 +135,7 @@ def read_ca_cert(hub: Kube, namespace: str) -> str | None:
     secret = hub.get(k.SECRET, CA_SECRET, namespace)
     if secret is None:
         return None
-    return _data(secret, "tls.crt").decode() or None
-
-
-def node_secret(node: DataSpaceNode, ca: GatewayCA, now: dt.datetime) -> Obj:
-    hosts = node_sans(node)
-    cert, key = ca.issue(hosts, now)
-    meta: Obj = {
-        "name": render.Names(node.name).gateway_tls,
-        "namespace": render.target_namespace(node),
-        "labels": render.labels(node),
-        "annotations": {SANS_ANNOTATION: ",".join(hosts), CA_ANNOTATION: fingerprint(ca.cert_pem)},
-    }
-    owners = render.owner_reference(node)
-    if owners:
-        meta["ownerReferences"] = owners
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "kubernetes.io/tls",
-        "metadata": meta,
-        "data": {"tls.crt": _b64(cert), "tls.key": _b64(key)},
-    }
-
-
-def needs_issue(secret: Obj, node: DataSpaceNode, ca: GatewayCA, now: dt.datetime) -> str | None:
-    """Why a node's pair must be (re-)issued, or None when it is fine or not ours."""
-    return reissue_reason(secret, node_sans(node), ca, now, moved="the endpoint changed")
+    return secret_data(secret, "tls.crt").decode() or None
 
 
 def reissue_reason(
@@ -193,7 +152,7 @@ def reissue_reason(
     if ann.get(CA_ANNOTATION) != fingerprint(ca.cert_pem):
         return "the gateway CA changed"
     try:
-        cert = x509.load_pem_x509_certificate(_data(secret, "tls.crt"))
+        cert = x509.load_pem_x509_certificate(secret_data(secret, "tls.crt"))
     except ValueError:
         return "the certificate is unreadable"
     if cert.not_valid_after_utc - now < RENEW_BEFORE:
@@ -201,8 +160,8 @@ def reissue_reason(
     return None
 
 
-class GatewayTls:
-    """Keeps every gateway node's serving pair issued by its data space's CA."""
+class SpaceCAs:
+    """The CA of each data space, read (or created on first use) from the hub and cached."""
 
     def __init__(self, hub: Kube) -> None:
         self.hub = hub
@@ -225,24 +184,3 @@ class GatewayTls:
             ca = GatewayCA.from_secret(secret)
             self._cas[namespace] = (time.monotonic(), ca)
             return ca
-
-    def ensure(
-        self, kube: Kube, node: DataSpaceNode, now: dt.datetime, *, likely_missing: bool = False
-    ) -> str | None:
-        """Issue or renew the node's pair when needed; returns why it did, or None."""
-        ca = self.ca(node.namespace)
-        name = render.Names(node.name).gateway_tls
-        ns = render.target_namespace(node)
-        live = None if likely_missing else kube.get(k.SECRET, name, ns)
-        if live is None:
-            try:
-                kube.create(node_secret(node, ca, now))
-                return "issued"
-            except Conflict:
-                live = kube.get(k.SECRET, name, ns)
-                if live is None:
-                    raise
-        why = needs_issue(live, node, ca, now)
-        if why is not None:
-            kube.apply(node_secret(node, ca, now))
-        return why
