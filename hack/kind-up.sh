@@ -205,14 +205,16 @@ for entry in "${gateways[@]}"; do
 done
 
 next "samples into $hub/$demo_ns (agents sized for small nodes: hack/kind/small-agents.yaml)"
-k "$hub" -n "$demo_ns" apply -f "$root/config/samples/" \
-  || die "applying config/samples failed; are the CRDs installed? (kubectl get crd | grep trustspace.io)"
 # The samples ask for production-sized agents; a kind node offers this machine's cores to
-# three clusters at once, so each agent asks for little here (same limits).
-for entry in "${gateways[@]}"; do
-  read -r node _ <<<"$entry"
-  k "$hub" -n "$demo_ns" patch dsn "$node" --type merge --patch-file "$root/hack/kind/small-agents.yaml" >/dev/null \
-    || die "could not size the agent of DataSpaceNode $node for kind"
+# three clusters at once, so each agent asks for little here (same limits). The nodes are
+# patched before they are applied, so no agent is ever rendered at the larger size.
+for sample in "$root"/config/samples/dataspacenode_*.yaml; do
+  k "$hub" patch --local -f "$sample" --type merge --patch-file "$root/hack/kind/small-agents.yaml" -o yaml \
+    | k "$hub" -n "$demo_ns" apply -f - >/dev/null \
+    || die "applying $sample failed; are the CRDs installed? (kubectl get crd | grep trustspace.io)"
+done
+for sample in "$root"/config/samples/{transferpolicy,mirrorlink}_*.yaml; do
+  k "$hub" -n "$demo_ns" apply -f "$sample" >/dev/null || die "applying $sample failed"
 done
 
 next "gateway endpoints: a NodePort per node on its cluster's address in the kind network"

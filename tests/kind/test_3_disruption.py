@@ -109,14 +109,13 @@ def test_agent_pod_killed_during_an_event_stream_loses_nothing(clusters: Cluster
     assert seqs == sorted(set(seqs))
 
 
-def _leader(clusters: Clusters) -> str:
+def _leader(clusters: Clusters) -> str | None:
+    """The operator Pod that holds the Lease, if a live one does."""
     lease = clusters.json("hub", "-n", SYSTEM_NS, "get", "lease", "trustspace-operator")
     holder = lease["spec"]["holderIdentity"]
     pods = clusters.pods("hub", SYSTEM_NS, "app.kubernetes.io/component=operator")
-    (leader,) = [
-        p["metadata"]["name"] for p in pods if holder.startswith(p["metadata"]["name"] + "-")
-    ]
-    return str(leader)
+    live = [p["metadata"]["name"] for p in pods if not p["metadata"].get("deletionTimestamp")]
+    return next((name for name in live if holder.startswith(name + "-")), None)
 
 
 def test_operator_killed_mid_rotation_leaves_exactly_one_active_key(clusters: Clusters) -> None:
@@ -124,12 +123,17 @@ def test_operator_killed_mid_rotation_leaves_exactly_one_active_key(clusters: Cl
     cluster, ns = AGENTS[node]
     before = clusters.dsn(node)["status"]["activeKey"]["keyId"]
     leader = _leader(clusters)
+    assert leader, "no live operator Pod holds the Lease"
     clusters.run(
         "hub", "-n", clusters.namespace, "annotate", "dsn", node, "--overwrite",
         f"{ROTATE_KEY_ANNOTATION}={int(time.time())}",
     )  # fmt: skip
-    time.sleep(1)  # the rotation has started: a next key is staged
     clusters.run("hub", "-n", SYSTEM_NS, "delete", "pod", leader, "--force", "--grace-period=0")
+    new = wait_until(
+        "the standby to take the Lease",
+        lambda: (n := _leader(clusters)) and n != leader and n,
+        timeout=120,
+    )
 
     def rotated() -> Any:
         status = clusters.dsn(node).get("status") or {}
@@ -141,7 +145,7 @@ def test_operator_killed_mid_rotation_leaves_exactly_one_active_key(clusters: Cl
     status = wait_until(
         "the rotation to finish under the new leader", rotated, timeout=300, every=3
     )
-    assert _leader(clusters) != leader
+    assert _leader(clusters) == new
     # One active key: the status names one, the node's key Secret holds one (no staged key
     # left behind), and the trust bundle every agent reads lists it as the node's only key.
     secret = clusters.json(cluster, "-n", ns, "get", "secret", f"{node}-sm2-key")
