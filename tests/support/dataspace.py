@@ -11,6 +11,7 @@ data space: the hub and the edges by kubeconfig, the agents' local APIs through
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import subprocess
@@ -39,6 +40,15 @@ AGENT_API_PORT = 8780
 
 def external_requested() -> bool:
     return bool(os.environ.get(ENV_HUB))
+
+
+@dataclass
+class EvidenceInputs:
+    trust_bundle: Path
+    hub_key: Path
+    collector_ca: Path
+    collector_url: str
+    node_key: Path
 
 
 @dataclass
@@ -182,6 +192,44 @@ class ExternalDataSpace:
                         "ConfigMap: is the operator running?"
                     )
                 time.sleep(1)
+
+    def evidence_inputs(self, workdir: Path) -> EvidenceInputs:
+        """What an auditor outside the clusters holds: the trust ConfigMap's public parts,
+        the collector's URL, and th-rayong's key, read with admin rights as files."""
+        trust = self.kube().get(k.CONFIG_MAP, "trustspace-trust-bundle", self.namespace) or {}
+        data = trust.get("data") or {}
+        files = {}
+        for key in ("bundle.json", "hub.pem", "collector-ca.crt"):
+            files[key] = workdir / key
+            files[key].write_text(data[key])
+        config = self.kube().get(k.CONFIG_MAP, "cn-nanning-agent-config", self.namespace) or {}
+        url = yaml.safe_load(config["data"]["agent.yaml"])["collectorUrl"]
+        edge = self.kube(self.cluster_of("th-rayong"))
+        secret = edge.get(k.SECRET, "th-rayong-sm2-key", self.node_namespace("th-rayong")) or {}
+        key_file = workdir / "th-rayong.pem"
+        key_file.write_bytes(base64.b64decode(secret["data"]["key.pem"]))
+        key_file.chmod(0o600)
+        return EvidenceInputs(
+            trust_bundle=files["bundle.json"],
+            hub_key=files["hub.pem"],
+            collector_ca=files["collector-ca.crt"],
+            collector_url=str(url),
+            node_key=key_file,
+        )
+
+    def audit_verify(self, inputs: EvidenceInputs) -> subprocess.CompletedProcess[str]:
+        """`trustspace audit verify` where the record is: in the collector's Pod, on its
+        database, with the hub key handed in on stdin (the Pod mounts only the bundle)."""
+        script = (
+            "cat > /tmp/hub.pem && trustspace audit verify "
+            "--db /var/lib/trustspace-collector/audit.db "
+            "--trust-bundle /var/run/trustspace/trust/bundle.json --hub-key /tmp/hub.pem"
+        )
+        run = self._kubectl("hub")
+        return run(  # type: ignore[no-any-return] - kubectl runner is untyped
+            "-n", self.namespace, "exec", "-i", "deploy/trustspace-collector", "--",
+            "sh", "-c", script, input=inputs.hub_key.read_text(), check=False,
+        )  # fmt: skip
 
     def _kubectl(self, cluster: str) -> Any:
         def run(*args: str, input: str | None = None, check: bool = True) -> Any:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support.dataspace import ExternalDataSpace, external_requested
+from support.dataspace import EvidenceInputs, ExternalDataSpace, external_requested
 from support.operator import wait_for
 from trustspace.kube import kinds as k
 from trustspace.quickstart.space import LocalDataSpace
@@ -27,11 +27,6 @@ from trustspace.quickstart.walkthrough import allowed_transfer, reviewed_transfe
 
 VENV_BIN = Path(sys.executable).parent
 Space = LocalDataSpace | ExternalDataSpace
-local_only = pytest.mark.skipif(
-    external_requested(),
-    reason="reads the collector's database and a node's private key as files, which an "
-    "external data space keeps inside its clusters",
-)
 
 
 @pytest.fixture(scope="module")
@@ -173,23 +168,31 @@ def test_plugin_rotates_a_key_and_the_agent_keeps_streaming(space: Space, k8s_bi
     assert allowed_transfer(space, lambda _: None)["state"] == "Delivered"
 
 
-@local_only
-def test_audit_verify_and_offline_evidence(space: Space, k8s_bin: Path, tmp_path: Path) -> None:
-    assert isinstance(space, LocalDataSpace)
-    hub_gateway = space.agents["cn-nanning"].config["gateway"]
-    verify = _plugin(
-        space,
-        k8s_bin,
-        "audit",
-        "verify",
-        "--db",
-        str(space.root / "collector" / "audit.db"),
-        "--trust-bundle",
-        hub_gateway["trustBundleFile"],
-        "--hub-key",
-        hub_gateway["hubPublicKeyFile"],
-    )
+def _verified_inputs(space: Space, k8s_bin: Path, tmp_path: Path) -> EvidenceInputs:
+    """What an auditor holds, once `audit verify` has passed over the hub's whole record."""
+    if isinstance(space, ExternalDataSpace):
+        inputs = space.evidence_inputs(tmp_path)
+        verify = space.audit_verify(inputs)
+    else:
+        hub_gateway = space.agents["cn-nanning"].config["gateway"]
+        inputs = EvidenceInputs(
+            trust_bundle=Path(hub_gateway["trustBundleFile"]),
+            hub_key=Path(hub_gateway["hubPublicKeyFile"]),
+            collector_ca=space.ca_file,
+            collector_url=f"https://127.0.0.1:{space.collector_port}",
+            node_key=space.agents["th-rayong"].key_file,
+        )
+        verify = _plugin(
+            space, k8s_bin, "audit", "verify",
+            "--db", str(space.root / "collector" / "audit.db"),
+            "--trust-bundle", str(inputs.trust_bundle), "--hub-key", str(inputs.hub_key),
+        )  # fmt: skip
     assert verify.returncode == 0, verify.stdout + verify.stderr
+    return inputs
+
+
+def test_audit_verify_and_offline_evidence(space: Space, k8s_bin: Path, tmp_path: Path) -> None:
+    inputs = _verified_inputs(space, k8s_bin, tmp_path)
     document = tmp_path / "certificate-of-origin.pdf"
     document.write_bytes(b"%PDF-1.7 certificate of origin, Rayong -> Qinzhou, 20 t rice seed")
     register = _plugin(
@@ -199,13 +202,13 @@ def test_audit_verify_and_offline_evidence(space: Space, k8s_bin: Path, tmp_path
         "register",
         str(document),
         "--collector",
-        f"https://127.0.0.1:{space.collector_port}",
+        inputs.collector_url,
         "--node",
         "th-rayong",
         "--key",
-        str(space.agents["th-rayong"].key_file),
+        str(inputs.node_key),
         "--ca",
-        str(space.ca_file),
+        str(inputs.collector_ca),
         "-o",
         str(tmp_path / "receipt.json"),
     )
@@ -220,7 +223,7 @@ def test_audit_verify_and_offline_evidence(space: Space, k8s_bin: Path, tmp_path
         str(receipt),
         str(document),
         "--hub-key",
-        hub_gateway["hubPublicKeyFile"],
+        str(inputs.hub_key),
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     document.write_bytes(document.read_bytes() + b" forged")
@@ -232,7 +235,7 @@ def test_audit_verify_and_offline_evidence(space: Space, k8s_bin: Path, tmp_path
         str(receipt),
         str(document),
         "--hub-key",
-        hub_gateway["hubPublicKeyFile"],
+        str(inputs.hub_key),
     )
     assert bad.returncode != 0
 
