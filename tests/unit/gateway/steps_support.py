@@ -3,13 +3,14 @@ pairs, and a fake of the few Gateway attributes the delivery and hold steps use.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 from trustspace.audit.event import EventFields
 from trustspace.crypto import SM2PrivateKey
-from trustspace.policy import PolicyEngine, compile_bundle, load_profiles
+from trustspace.policy import FieldProtection, PolicyEngine, compile_bundle, load_profiles
 from trustspace_agent.gateway.breaker import BreakerBoard, Trip
 from trustspace_agent.gateway.core import Gateway
 from trustspace_agent.gateway.delivery import Outcome
@@ -142,6 +143,13 @@ class FakeGateway:
 
     def as_gateway(self) -> Gateway:
         return cast(Gateway, self)
+
+
+def no_pseudonyms(link: str) -> Callable[[FieldProtection], bytes]:
+    def key_for(p: FieldProtection) -> bytes:
+        raise AssertionError("no policy here pseudonymises")
+
+    return key_for
 
 
 def key_pair() -> tuple[SM2PrivateKey, SM2PrivateKey]:

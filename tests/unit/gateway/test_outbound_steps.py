@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from steps_support import DESTINATION, LINK, FakeGateway, engine, key_pair, transfer_input
+from steps_support import (
+    DESTINATION,
+    LINK,
+    FakeGateway,
+    engine,
+    key_pair,
+    no_pseudonyms,
+    transfer_input,
+)
 
 from trustspace.crypto import DecryptionError, SM2PublicKey, sm3
-from trustspace.policy import FieldProtection, Verdict
+from trustspace.policy import Verdict
 from trustspace_agent.gateway.answers import GatewayError
 from trustspace_agent.gateway.breaker import OPEN, BreakerBoard, BreakerSettings
 from trustspace_agent.gateway.delivery import Outcome
@@ -29,13 +36,6 @@ from trustspace_agent.gateway.outbound import (
 from trustspace_agent.gateway.transfer_input import InputError
 
 RECORDS = [{"name": "Nguyen", "box": "MSKU1234565"}]
-
-
-def no_pseudonyms(link: str) -> Callable[[FieldProtection], bytes]:
-    def key_for(p: FieldProtection) -> bytes:
-        raise AssertionError("no policy here pseudonymises")
-
-    return key_for
 
 
 # --- decide ---------------------------------------------------------------------------------
