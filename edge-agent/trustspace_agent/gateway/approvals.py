@@ -1,8 +1,8 @@
 """Multi-party review of held transfers (B5, B7): signed approvals, N-of-M per group.
 
 A transfer whose decision is ``review`` is protected (desensitised, SM4-GCM for the
-destination) and kept here, at the source: the privacy-sandbox channel. It is never
-forwarded until every approval group of its decision is met. Approvers sign
+destination) and held at the source (:mod:`.held_store`): the privacy-sandbox channel. It is
+never forwarded until every approval group of its decision is met. Approvers sign
 
     canonical JSON {type, transferId, approver, decision, payloadDigest, signedAt}
 
@@ -13,7 +13,7 @@ the content the approver saw.
 
 A group fails when fewer approvers than it needs are left who have not rejected; then the
 transfer is rejected. When the first approval timeout passes, it expires. Either way the
-ciphertext is deleted.
+ciphertext is deleted. This module holds the signing, checking and counting of approvals.
 """
 
 from __future__ import annotations
