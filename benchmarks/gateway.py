@@ -241,7 +241,8 @@ def table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
         "- per transfer: decision, SM4-GCM, 4 audit events durable at the source and 1 at "
         "the destination (group commit), inbox insert, its own answer; transfers queued for "
         "one peer share a request and one SM2 signature over their SM3 digests "
-        "(`trustspace_agent.batchwire`), each frame still checked, decided and audited alone",
+        "(`trustspace_agent.gateway.batchwire`), each frame still checked, decided and "
+        "audited alone",
         f"- {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         "client and both agents on the machine; load before the run "
         f"{args.load[0]:.2f}, {args.load[1]:.2f}, {args.load[2]:.2f} "

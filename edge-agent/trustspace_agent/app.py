@@ -18,8 +18,8 @@ from trustspace_agent.api import Appender, build_app
 from trustspace_agent.bundlereport import TrustFileHash
 from trustspace_agent.config import AgentConfig
 from trustspace_agent.db import StoreThread
-from trustspace_agent.gateway import Gateway
-from trustspace_agent.gateway_app import gateway_tasks, start_gateway, stop_gateway
+from trustspace_agent.gateway.core import Gateway
+from trustspace_agent.gateway.service import gateway_tasks, start_gateway, stop_gateway
 from trustspace_agent.metrics import AgentMetrics
 from trustspace_agent.shipper import HubClient, Rejected, Shipper
 from trustspace_agent.store import AuditStore

@@ -40,7 +40,7 @@ class GatewayConfig(BaseModel):
     caller_tokens_file: Path | None = Field(default=None, alias="callerTokensFile")
     """YAML ``{caller name: [SM3 hex digest of a token, ...]}`` (a mounted Secret): callers of
     the local API authenticate with ``Authorization: Bearer <token>``. Without it only
-    loopback callers are served, all as ``local`` (see ``trustspace_agent.callers``)."""
+    loopback callers are served, all as ``local`` (see ``trustspace_agent.gateway.callers``)."""
     secrets_dir: Path | None = Field(default=None, alias="secretsDir")
     """Mounted Secrets, ``<dir>/<secret name>/<key>``: pseudonymisation keys (B6)."""
     state_dir: Path = Field(alias="stateDir")

@@ -93,7 +93,7 @@ def list_cmd(agent: str, state: str, output: str) -> None:
 def approve_cmd(agent: str, transfer_id: str, approver: str, key_file: Path, reject: bool) -> None:
     """Sign and submit an approval (or rejection) of a held transfer."""
     from trustspace.crypto import SM2PrivateKey
-    from trustspace_agent.reviews import sign_approval
+    from trustspace_agent.gateway.approvals import sign_approval
 
     held = _call(agent, "GET", f"/v1/reviews/{transfer_id}")
     key = SM2PrivateKey.from_pem(key_file.read_bytes())

@@ -1,7 +1,7 @@
 """Bearer tokens for the apps that call a node's agent (``spec.capabilities.gateway.callers``).
 
 The agent's local API names its caller in every audit event and counts the caller's
-breaker (B8), so callers authenticate (trustspace_agent.callers). For each listed caller
+breaker (B8), so callers authenticate (trustspace_agent.gateway.callers). For each listed caller
 the operator keeps a random token in the Secret ``<node>-caller-<name>`` in the node's
 namespace, for that app to mount, and renders only the tokens' SM3 digests for the agent
 (render.callers_secret). The token Secret is the token's only home: a token written there

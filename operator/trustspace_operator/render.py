@@ -495,7 +495,7 @@ def desired_objects(
     objs = [service_account(node), role(node), role_binding(node), config]
     if callers(node):
         # Token changes need no rollout: the kubelet updates the mounted file and the
-        # agent re-reads it (trustspace_agent.callers); only agent.yaml is hashed.
+        # agent re-reads it (trustspace_agent.gateway.callers); only agent.yaml is hashed.
         objs.append(callers_secret(node, caller_digests or {}))
     objs.append(stateful_set(node, image, config_digest=config_hash(config), secrets=view.secrets))
     if node.spec.capabilities.gateway.enabled:

@@ -25,7 +25,7 @@ from trustspace.cli.policy import read_manifests
 from trustspace.crypto import SM2PrivateKey, sm3
 from trustspace.policy import PolicyBundle, compile_bundle, load_profiles
 from trustspace.trust import NodeKey, TrustedNode, build_bundle, sign_bundle
-from trustspace_agent.reviews import sign_approval
+from trustspace_agent.gateway.approvals import sign_approval
 
 SAMPLES = Path(__file__).resolve().parents[2] / "config" / "samples"
 NODES = {

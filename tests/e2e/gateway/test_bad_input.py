@@ -240,7 +240,7 @@ def test_inbound_refuses_unsigned_forged_and_malformed(space: GatewayHarness) ->
 
 def test_forged_approval_is_refused_and_audited(space: GatewayHarness) -> None:
     from trustspace.crypto import SM2PrivateKey
-    from trustspace_agent.reviews import sign_approval
+    from trustspace_agent.gateway.approvals import sign_approval
 
     _, held = space.transfer("my-kuantan", "cn-nanning", "internal", ["trade"])
     tid = held["id"]

@@ -1,5 +1,5 @@
 """Transfers to one peer that queue up travel in batches under one SM2 signature
-(``trustspace_agent.batchwire``): every transfer still arrives, answered and audited on its
+(``trustspace_agent.gateway.batchwire``): every transfer still arrives, answered and audited on its
 own, with evidence that can be checked on its own; a batch whose frames do not match its
 signed manifest is refused whole."""
 
@@ -17,7 +17,7 @@ from typing import Any
 from support.gateway_harness import GatewayHarness
 from trustspace.audit.auth import sign_request, signing_input
 from trustspace.crypto import sm3
-from trustspace_agent import batchwire
+from trustspace_agent.gateway import batchwire
 
 BURST = 48
 

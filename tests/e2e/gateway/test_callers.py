@@ -1,4 +1,4 @@
-"""Who may call a gateway's local API (``trustspace_agent.callers``): bearer tokens from the
+"""Who may call a gateway's local API (``trustspace_agent.gateway.callers``): bearer tokens from the
 callers file, never a name the caller merely claims; every refusal a precise 4xx and an
 audit event."""
 

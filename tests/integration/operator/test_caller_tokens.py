@@ -21,8 +21,8 @@ from trustspace.crypto import sm3
 from trustspace.kube import Kube
 from trustspace.kube import kinds as k
 from trustspace.localk8s import LocalCluster
-from trustspace_agent.callers import CallerRefused, Callers
 from trustspace_agent.config import AgentConfig
+from trustspace_agent.gateway.callers import CallerRefused, Callers
 
 
 def _secret(kube: Kube, ns: str, name: str, key: str) -> str | None:

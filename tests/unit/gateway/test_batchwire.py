@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from trustspace.crypto import sm3
-from trustspace_agent.batchwire import MAX_FRAMES, encode_batch, open_batch
-from trustspace_agent.envelope import EnvelopeError
+from trustspace_agent.gateway.batchwire import MAX_FRAMES, encode_batch, open_batch
+from trustspace_agent.gateway.envelope import EnvelopeError
 
 
 def test_round_trip() -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from trustspace.crypto import SM2PrivateKey
-from trustspace_agent.breaker import CLOSED, HALF_OPEN, OPEN, Breaker, BreakerSettings
-from trustspace_agent.envelope import shared_secret
+from trustspace_agent.gateway.breaker import CLOSED, HALF_OPEN, OPEN, Breaker, BreakerSettings
+from trustspace_agent.gateway.envelope import shared_secret
 
 SPIKE = BreakerSettings(spike_ratio=5.0, spike_window=300, baseline_window=3600, cool_down=60)
 

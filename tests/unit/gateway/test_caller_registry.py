@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from trustspace.crypto import sm3
-from trustspace_agent.callers import CallerRefused, Callers, parse_tokens
+from trustspace_agent.gateway.callers import CallerRefused, Callers, parse_tokens
 
 
 def digest(token: str) -> str:

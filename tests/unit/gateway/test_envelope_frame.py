@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from trustspace.canonical import canonical_json
-from trustspace_agent.envelope import EnvelopeError, decode_frame, encode_frame
+from trustspace_agent.gateway.envelope import EnvelopeError, decode_frame, encode_frame
 
 CORE = {"id": "tr-abc", "source": "vn-hanoi", "size": 4, "categories": ["logistics"]}
 

@@ -15,8 +15,8 @@ from support.audit_harness import free_port, make_tls
 from trustspace.audit import auth
 from trustspace.audit.keyfile import KeyFile
 from trustspace.crypto import SM2PrivateKey
-from trustspace_agent import batchwire
-from trustspace_agent.delivery import INBOUND_PATH, PeerClient
+from trustspace_agent.gateway import batchwire
+from trustspace_agent.gateway.delivery import INBOUND_PATH, PeerClient
 
 
 async def serve(tmp_path: Path, app: web.Application) -> tuple[web.AppRunner, str, Path]:

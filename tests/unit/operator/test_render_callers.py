@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from trustspace.api.dataspacenode import DataSpaceNode
-from trustspace_agent.callers import CallerRefused, Callers
 from trustspace_agent.config import AgentConfig
+from trustspace_agent.gateway.callers import CallerRefused, Callers
 from trustspace_operator import caller_tokens, render
 
 

@@ -1,7 +1,7 @@
 """Delivery to the destination node's gateway: HTTPS, SM2-signed requests (audit/auth.py).
 
 Transfers to one peer that are ready while earlier deliveries to it are in flight go
-together in one batch request under one signature (:mod:`trustspace_agent.batchwire`); at
+together in one batch request under one signature (:mod:`trustspace_agent.gateway.batchwire`); at
 most ``MAX_IN_FLIGHT`` requests per peer are open, so a lone transfer leaves at once and a
 burst costs a few signatures instead of one each. Every transfer still gets its own answer.
 A peer that does not know the batch endpoint gets one signed request per frame, as before.
@@ -21,7 +21,7 @@ import orjson
 
 from trustspace.audit.auth import sign_request
 from trustspace.audit.keyfile import KeyFile
-from trustspace_agent import batchwire
+from trustspace_agent.gateway import batchwire
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from trustspace.canonical import canonical_json
 from trustspace.crypto import sm3
-from trustspace_agent.envelope import EnvelopeError
+from trustspace_agent.gateway.envelope import EnvelopeError
 
 MAGIC = b"TSB1"
 BATCH_PATH = "/v1/inbound/batch"

@@ -1,4 +1,5 @@
-"""Wiring of the gateway into the agent process (kept here so app.py changes little)."""
+"""The gateway in the agent process: start it with its routes and HTTPS listener, its
+background tasks (review sweep, link reports), and stop it."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from trustspace.audit.keyfile import KeyFile
 from trustspace_agent.api import Appender
 from trustspace_agent.auditq import GroupAppender
 from trustspace_agent.config import AgentConfig
-from trustspace_agent.gateway import Gateway
-from trustspace_agent.linkreport import report_links
+from trustspace_agent.gateway.core import Gateway
+from trustspace_agent.gateway.linkreport import report_links
+from trustspace_agent.gateway.reviews import sweep
+from trustspace_agent.gateway.routes import add_local_routes, inbound_app
 from trustspace_agent.shipper import HubClient
 
 
@@ -25,10 +28,10 @@ async def start_gateway(
         return None, None
     gateway = Gateway(config, gw, keys, GroupAppender(appender))
     await gateway.start()
-    gateway.add_local_routes(app)
+    add_local_routes(gateway, app)
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(gw.tls_cert_file, gw.tls_key_file)
-    runner = web.AppRunner(gateway.inbound_app(), access_log=None)
+    runner = web.AppRunner(inbound_app(gateway), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, gw.inbound_host, gw.inbound_port, ssl_context=tls).start()
     return gateway, runner
@@ -40,9 +43,16 @@ def gateway_tasks(
     if gateway is None or config.gateway is None:
         return []
     return [
-        asyncio.create_task(gateway.sweep(), name="review-sweep"),
+        asyncio.create_task(sweep(gateway), name="review-sweep"),
         asyncio.create_task(
-            report_links(gateway, hub, config.gateway.link_report_seconds), name="link-report"
+            report_links(
+                gateway.node,
+                gateway.board,
+                gateway.report_now,
+                hub,
+                config.gateway.link_report_seconds,
+            ),
+            name="link-report",
         ),
     ]
 
