@@ -27,7 +27,8 @@ down() {
 }
 trap down EXIT
 start=$SECONDS
-hack/kind-up.sh | tee "$env_file"
+hack/kind-up.sh >"$env_file"
+cat "$env_file"
 # shellcheck disable=SC1090 # the variables kind-up printed
 source "$env_file"
 up=$((SECONDS - start))

@@ -53,6 +53,9 @@ gateways=(
 # hub node cn-nanning, reached by every agent (hub and edges) at a NodePort of the hub.
 collector_port=30440
 
+# Standard output carries only the export lines at the end (callers source them); everything
+# the tools print on the way goes to standard error with the progress.
+exec 3>&1 1>&2
 step=0
 steps=10
 started=$SECONDS
@@ -252,8 +255,10 @@ if ! k "$hub" -n "$demo_ns" wait --for=condition=Ready dsn --all --timeout="$tim
 fi
 k "$hub" -n "$demo_ns" get dsn >&2
 say "ready in $((SECONDS - started))s. For the e2e suite:"
-echo "export TRUSTSPACE_E2E_HUB_KUBECONFIG=$(kcfg "$hub")"
-echo "export TRUSTSPACE_E2E_EDGE1_KUBECONFIG=$(kcfg "${edges[0]}")"
-echo "export TRUSTSPACE_E2E_EDGE2_KUBECONFIG=$(kcfg "${edges[1]}")"
-echo "export TRUSTSPACE_E2E_NAMESPACE=$demo_ns"
-echo "export TRUSTSPACE_E2E_KIND_BIN=$KIND_BIN_DIR"
+{
+  echo "export TRUSTSPACE_E2E_HUB_KUBECONFIG=$(kcfg "$hub")"
+  echo "export TRUSTSPACE_E2E_EDGE1_KUBECONFIG=$(kcfg "${edges[0]}")"
+  echo "export TRUSTSPACE_E2E_EDGE2_KUBECONFIG=$(kcfg "${edges[1]}")"
+  echo "export TRUSTSPACE_E2E_NAMESPACE=$demo_ns"
+  echo "export TRUSTSPACE_E2E_KIND_BIN=$KIND_BIN_DIR"
+} >&3
