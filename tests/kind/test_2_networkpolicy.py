@@ -1,11 +1,13 @@
-"""NetworkPolicies, enforced by the clusters' CNI (kube-network-policies), tried from a Pod.
+"""NetworkPolicies, enforced in the clusters (kube-router's firewall), tried from a Pod.
 
 The attack: any Pod in the data space's namespace opens the agent's local API (which takes
 audit events without a credential) on port 8780. The operator's NetworkPolicy for the agent
 admits peers on the gateway port and declared callers on the API port only, so the connection
-is refused (rejected or dropped, as the enforcer does it), while the gateway port, the collector's port and the operator's metrics stay open
-(the chart's policies). Then the same probe without the policy: the API port opens, which shows
-it was the policy, not a missing listener, that refused; the operator puts the policy back.
+is refused (rejected or dropped, as the enforcer does it), while the gateway port, the
+collector's port and the operator's metrics stay open (the chart's policies). Then the same
+probe without the policy: the API port opens, which shows it was the policy, not a missing
+listener, that refused; the restarted operator puts the policy back, and every node stays
+Ready across the restart (its policy bundle version continues, so agents accept it).
 """
 
 from __future__ import annotations
@@ -138,3 +140,10 @@ def test_without_the_policy_the_same_probe_gets_through(clusters: Clusters, prob
         lambda: _refused(_connect(clusters, ns, agent, API_PORT)),
         timeout=60,
     )
+
+    def all_ready() -> bool:
+        nodes = clusters.json("hub", "-n", ns, "get", "dsn")["items"]
+        conds = [{c["type"]: c["status"] for c in n["status"]["conditions"]} for n in nodes]
+        return all(c.get("Ready") == "True" and c.get("PolicySynced") == "True" for c in conds)
+
+    wait_until("every node Ready under the restarted operator", all_ready, timeout=240, every=5)

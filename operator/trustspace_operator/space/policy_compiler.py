@@ -32,6 +32,13 @@ from trustspace.policy.profile_loader import ProfileError, ProfileSet, overrides
 
 log = logging.getLogger(__name__)
 PROFILES_LABEL = "trustspace.io/profiles"
+#: On the trust ConfigMap beside the bundle: what was published, so a restarted operator
+#: continues the version sequence. Agents refuse a bundle older than the one they enforce, so
+#: a restart that began again at version 1 left every running agent on the old policy.
+POLICY_VERSION_ANNOTATION = "trustspace.io/policy-version"
+POLICY_CONTENT_HASH_ANNOTATION = "trustspace.io/policy-content-hash"
+POLICY_HASH_ANNOTATION = "trustspace.io/policy-hash"
+POLICY_COMPILED_AT_ANNOTATION = "trustspace.io/policy-compiled-at"
 STATUS_MANAGER = "trustspace-operator"
 
 
@@ -123,15 +130,15 @@ class PolicyCompiler:
 
         live = self.hub.get(k.CONFIG_MAP, render.TRUST_BUNDLE_CONFIGMAP, namespace)
         ann = ((live or {}).get("metadata") or {}).get("annotations") or {}
-        if "trustspace.io/policy-version" not in ann:
+        if POLICY_VERSION_ANNOTATION not in ann:
             return None
         envelope = (live or {}).get("data", {}).get(render.POLICY_BUNDLE_KEY, "")
         return CompiledSpace(
-            version=int(ann["trustspace.io/policy-version"]),
-            content_hash=ann.get("trustspace.io/policy-content-hash", ""),
-            hash=ann.get("trustspace.io/policy-hash", ""),
+            version=int(ann[POLICY_VERSION_ANNOTATION]),
+            content_hash=ann.get(POLICY_CONTENT_HASH_ANNOTATION, ""),
+            hash=ann.get(POLICY_HASH_ANNOTATION, ""),
             envelope=envelope,
-            compiled_at=ann.get("trustspace.io/policy-compiled-at", _now()),
+            compiled_at=ann.get(POLICY_COMPILED_AT_ANNOTATION, _now()),
         )
 
     def write_status(

@@ -19,7 +19,13 @@ from trustspace.kube import Kube, Obj
 from trustspace.kube import kinds as k
 from trustspace_operator import keys, render
 from trustspace_operator.metrics import METRICS
-from trustspace_operator.space.policy_compiler import CompiledSpace
+from trustspace_operator.space.policy_compiler import (
+    POLICY_COMPILED_AT_ANNOTATION,
+    POLICY_CONTENT_HASH_ANNOTATION,
+    POLICY_HASH_ANNOTATION,
+    POLICY_VERSION_ANNOTATION,
+    CompiledSpace,
+)
 
 log = logging.getLogger(__name__)
 HUB_KEY_PEM = "hub.pem"
@@ -198,6 +204,10 @@ def configmap(ns: str, doc: dict[str, Any], collector_ca: str | None) -> Obj:
             "annotations": {
                 SERIAL_ANNOTATION: str(doc["serial"]),
                 HASH_ANNOTATION: doc["hash"],
+                POLICY_VERSION_ANNOTATION: str(policy.version),
+                POLICY_CONTENT_HASH_ANNOTATION: policy.content_hash,
+                POLICY_HASH_ANNOTATION: policy.hash,
+                POLICY_COMPILED_AT_ANNOTATION: policy.compiled_at,
             },
         },
         "data": data,

@@ -113,7 +113,13 @@ def test_template_applies_server_side(
     kinds = sorted({d["kind"] for d in docs})
     collector = sorted(d["kind"] for d in docs if _component(d) == "collector")
     if extra:
-        assert kinds == ["ClusterRole", "Namespace", "RoleBinding", "ServiceAccount"]
+        assert kinds == [
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Namespace",
+            "RoleBinding",
+            "ServiceAccount",
+        ]
         assert collector == []  # an edge cluster ships to the hub's collector
     else:
         assert kinds == [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any, cast
 
 import pytest
@@ -19,6 +20,10 @@ from trustspace_operator.space.delivery import Delivery
 from trustspace_operator.space.gateway_extras import APPROVERS_CONFIGMAP, gateway_extras
 from trustspace_operator.space.peer_directory import refresh_directory
 from trustspace_operator.space.policy_bundle import PolicyBundles
+from trustspace_operator.space.policy_compiler import (
+    POLICY_HASH_ANNOTATION,
+    POLICY_VERSION_ANNOTATION,
+)
 from trustspace_operator.space.trust_bundle import (
     HASH_ANNOTATION,
     SERIAL_ANNOTATION,
@@ -139,7 +144,9 @@ def test_the_configmap_carries_bundles_extras_and_a_given_collector_ca() -> None
         "extras": {render.COLLECTOR_CA_KEY: "issued", render.APPROVERS_KEY: "{}\n"},
     }
     cm = configmap("edge-ns", doc, None)
-    assert cm["metadata"]["annotations"] == {SERIAL_ANNOTATION: "3", HASH_ANNOTATION: "x" * 64}
+    ann = cm["metadata"]["annotations"]
+    assert (ann[SERIAL_ANNOTATION], ann[HASH_ANNOTATION]) == ("3", "x" * 64)
+    assert ann[POLICY_VERSION_ANNOTATION] == "1" and ann[POLICY_HASH_ANNOTATION] == "h" * 64
     assert cm["data"][render.POLICY_BUNDLE_KEY] == "envelope"
     assert cm["data"][render.COLLECTOR_CA_KEY] == "issued"
     assert configmap("edge-ns", doc, "given")["data"][render.COLLECTOR_CA_KEY] == "given"
@@ -174,6 +181,33 @@ def test_the_policy_bundle_is_compiled_again_only_when_its_inputs_move(
     policies.compile(SPACE, [hub, edge], [], hub_key, warn)
     assert len(compiles) == 2
     assert warnings == []
+
+
+def test_after_a_restart_the_policy_version_continues_from_the_configmap() -> None:
+    """Agents refuse a policy bundle older than the one they enforce: a restarted operator
+    that numbered from 1 again left every running agent on the old policy (seen on kind
+    after the leader Pod was killed: PolicySynced False on every node that kept running)."""
+    kube = FakeKube()
+    hub, secret = _hub(kube)
+    hub_key = keys.active_private_key(secret)
+    edge = _node("edge")
+
+    def warn(reason: str, message: str) -> None:
+        raise AssertionError((reason, message))
+
+    before = PolicyBundles(_kube(kube), ValidatedNodes())
+    first, _ = before.compile(SPACE, [hub, edge], [], hub_key, warn)
+    doc = _document(TrustBundles(_kube(kube)), [hub, edge], secret, {})
+    kube.put(configmap(SPACE, {**doc, "policy": replace(first, version=7)}, None))
+    # The restarted operator: same inputs, same bundle, same version as published.
+    after = PolicyBundles(_kube(kube), ValidatedNodes())
+    same, _ = after.compile(SPACE, [hub, edge], [], hub_key, warn)
+    assert same.version == 7
+    # New inputs: the next version, never 1 again.
+    edge["metadata"]["labels"] = {"tier": "gold"}
+    edge["metadata"]["generation"] = 2
+    moved, _ = after.compile(SPACE, [hub, _node("other"), edge], [], hub_key, warn)
+    assert moved.version == 8
 
 
 def test_delivery_writes_each_destination_once_per_content() -> None:
