@@ -77,6 +77,8 @@ for tool in mmdebstrap jq nft gcc iptables; do
   command -v "$tool" >/dev/null || need_pkgs+=("$tool")
 done
 [[ -e /usr/include/stdio.h ]] || need_pkgs+=(libc6-dev)
+# mmdebstrap checks the Debian archive's signatures (Ubuntu runners lack Debian's keyring).
+[[ -e /usr/share/keyrings/debian-archive-keyring.gpg ]] || need_pkgs+=(debian-archive-keyring)
 if ((${#need_pkgs[@]})); then
   pkgs=$(printf '%s\n' "${need_pkgs[@]}" | sed 's/^nft$/nftables/' | sort -u | tr '\n' ' ')
   say "      installing $pkgs"
