@@ -97,6 +97,12 @@ kubeadmConfigPatches:
         imageTag: "$ETCD_IMAGE_TAG"
 EOF
 for cluster in "$hub" "${edges[@]}"; do
+  if "$KIND" get clusters 2>/dev/null | grep -qx "$cluster" \
+    && [[ "$(docker inspect -f '{{.State.Running}}' "$cluster-control-plane" 2>/dev/null)" != true ]]; then
+    # Left from an engine that was stopped under it (a machine restart, a killed session).
+    say "      $cluster exists but its node is not running; deleting it"
+    "$KIND" delete cluster --name "$cluster" >&2
+  fi
   if "$KIND" get clusters 2>/dev/null | grep -qx "$cluster"; then
     say "      $cluster exists; reusing it"
   else
