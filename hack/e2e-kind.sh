@@ -36,4 +36,8 @@ say "clusters up in ${up}s; the kind suite (tests/kind), then tests/e2e/dataspac
 read -ra extra <<<"${PYTEST_ARGS:-}"
 .venv/bin/pytest -m kind -p no:cacheprovider tests/kind "${extra[@]}"
 .venv/bin/pytest -m e2e -p no:cacheprovider tests/e2e/dataspace "${extra[@]}"
-say "kind-up ${up}s, tests $((SECONDS - start - up))s"
+say "kind-up ${up}s, tests $((SECONDS - start - up))s; the Pods after the suite (restarts are the tests' own kills):"
+for cfg in "$TRUSTSPACE_E2E_HUB_KUBECONFIG" "$TRUSTSPACE_E2E_EDGE1_KUBECONFIG" "$TRUSTSPACE_E2E_EDGE2_KUBECONFIG"; do
+  say "$(basename "$cfg" .kubeconfig):"
+  "$TRUSTSPACE_E2E_KIND_BIN/kubectl" --kubeconfig "$cfg" get pods -A >&2
+done
