@@ -37,9 +37,10 @@ from typing import Any
 
 import orjson
 
+from trustspace import clock
 from trustspace.audit import wire
 from trustspace.audit.batch import GENESIS_BATCH_HASH, Batch, seal_bodies
-from trustspace.audit.event import GENESIS_HASH, Event, EventFields, utc_now
+from trustspace.audit.event import GENESIS_HASH, Event, EventFields
 from trustspace.crypto import SM2PrivateKey, sm3
 
 
@@ -171,7 +172,7 @@ class AuditStore:
             )
         seq, prev = self.last_seq, self.last_hash
         # One time for the events of one commit: they become durable together.
-        now = utc_now()
+        now = clock.rfc3339_micro()
         dicts: list[dict[str, Any]] = []
         out: list[Appended] = []
         for fields in many:

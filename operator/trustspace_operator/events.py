@@ -13,6 +13,7 @@ import secrets
 import threading
 from typing import Literal
 
+from trustspace import clock
 from trustspace.kube import ApiError, Kube, Obj, Unreachable
 from trustspace.kube import kinds as k
 from trustspace.logs import redact
@@ -36,8 +37,8 @@ class EventRecorder:
         if not ns or not name:
             return
         message = redact(message)[:_MAX_MESSAGE]
-        now = dt.datetime.now(dt.UTC)
-        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = clock.now()
+        stamp = clock.rfc3339(now)
         key = (ns, str(uid or name), reason, message)
         with self._lock:
             seen = self._recent.get(key)

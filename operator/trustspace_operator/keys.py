@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from trustspace import trust
+from trustspace import clock, trust
 from trustspace.api.constants import GROUP
 from trustspace.api.dataspacenode import MAX_PREVIOUS_KEYS
 from trustspace.crypto import SM2PrivateKey, sm3
@@ -49,7 +49,7 @@ MAX_ENDORSEMENTS = 8
 
 
 def _ts(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return clock.rfc3339(t)
 
 
 def parse_ts(s: str) -> dt.datetime:
@@ -191,7 +191,7 @@ def _read_state(secret: Obj) -> KeyState:
         staged = StagedKey(
             nxt.key_id,
             nxt.public_pem,
-            parse_ts(staged_at) if staged_at else dt.datetime.now(dt.UTC),
+            parse_ts(staged_at) if staged_at else clock.now(),
         )
     try:
         previous = [RetiringKey.from_json(d) for d in json.loads(ann.get(ANN_PREVIOUS, "[]"))]

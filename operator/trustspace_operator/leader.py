@@ -18,14 +18,11 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
+from trustspace import clock
 from trustspace.kube import ApiError, Conflict, Kube, Obj, Unreachable
 from trustspace.kube import kinds as k
 
 log = logging.getLogger(__name__)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _micro(t: dt.datetime) -> str:
@@ -79,7 +76,7 @@ class LeaderElector:
 
     def try_acquire(self) -> bool:
         """One attempt to take or renew the Lease; True when we hold it afterwards."""
-        now = _now()
+        now = clock.now()
         live = self.kube.get(k.LEASE, self.name, self.namespace)
         try:
             if live is None:
@@ -149,7 +146,7 @@ class LeaderElector:
         try:
             live = self.kube.get(k.LEASE, self.name, self.namespace)
             if live and live.get("spec", {}).get("holderIdentity") == self.identity:
-                live["spec"]["renewTime"] = _micro(_now() - dt.timedelta(days=1))
+                live["spec"]["renewTime"] = _micro(clock.now() - dt.timedelta(days=1))
                 self.kube.replace(live)
         except (ApiError, Unreachable) as exc:
             log.warning("could not release the lease: %s", exc)

@@ -34,6 +34,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from trustspace import clock
 from trustspace.audit.canonical import canonical_json
 from trustspace.audit.errors import AuditError
 from trustspace.crypto import InvalidSignature, SM2PrivateKey, SM2PublicKey
@@ -45,18 +46,6 @@ BUNDLE_API_VERSION = "trustspace.io/trust-bundle/v1"
 
 class TrustError(AuditError):
     """A key or bundle that is not trusted; ``code`` says why."""
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _time(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 class _Model(BaseModel):
@@ -83,14 +72,14 @@ class NodeKey(_Model):
         return cls(
             keyId=key.key_id,
             publicKey=key.to_pem().decode(),
-            notBefore=_time(not_before),
-            retireAt=_time(retire_at) if retire_at else None,
+            notBefore=clock.rfc3339(not_before),
+            retireAt=clock.rfc3339(retire_at) if retire_at else None,
         )
 
     def valid_at(self, at: dt.datetime) -> bool:
-        if at < _parse(self.not_before):
+        if at < clock.parse(self.not_before):
             return False
-        return self.retire_at is None or at < _parse(self.retire_at)
+        return self.retire_at is None or at < clock.parse(self.retire_at)
 
 
 class TrustedNode(_Model):
@@ -136,15 +125,15 @@ class TrustBundle(_Model):
 
     def node_key(self, node: str, key_id: str, at: dt.datetime | None = None) -> SM2PublicKey:
         """The public key ``key_id`` of ``node`` if it is valid at ``at`` (default now)."""
-        at = at or _now()
+        at = at or clock.now()
         for key in self.node(node).keys:
             if key.key_id != key_id:
                 continue
-            if at < _parse(key.not_before):
+            if at < clock.parse(key.not_before):
                 raise TrustError(
                     "key_not_yet_valid", f"key {key_id[:16]} of {node!r} not yet valid"
                 )
-            if key.retire_at is not None and at >= _parse(key.retire_at):
+            if key.retire_at is not None and at >= clock.parse(key.retire_at):
                 raise TrustError(
                     "key_retired", f"key {key_id[:16]} of {node!r} retired at {key.retire_at}"
                 )
@@ -188,7 +177,7 @@ def build_bundle(
 ) -> TrustBundle:
     return TrustBundle(
         serial=serial,
-        issuedAt=_time(issued_at or _now()),
+        issuedAt=clock.rfc3339(issued_at or clock.now()),
         hubKeyId=hub_key_id,
         nodes=list(nodes),
         endorsements=list(endorsements),
@@ -210,7 +199,7 @@ def endorse(
         previousKeyId=previous.key_id,
         keyId=new.key_id,
         publicKey=new.to_pem().decode(),
-        issuedAt=_time(issued_at or _now()),
+        issuedAt=clock.rfc3339(issued_at or clock.now()),
         signature="",
     )
     sig = previous.sign(unsigned.signed_part())

@@ -13,7 +13,6 @@ gateway does the side effects (audit events, hub reports) for the :class:`Trip` 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trustspace import clock
 from trustspace.api.common import parse_duration
 
 CLOSED, OPEN, HALF_OPEN = "Closed", "Open", "HalfOpen"
@@ -114,7 +114,7 @@ class Refusal:
 def _iso(t: float | None) -> str | None:
     if t is None:
         return None
-    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return clock.from_epoch(t)
 
 
 @dataclass

@@ -12,9 +12,9 @@ import contextlib
 import functools
 import logging
 
+from trustspace import clock
 from trustspace.audit import merkle
 from trustspace.audit.checkpoint import Checkpoint, sign_checkpoint
-from trustspace.audit.event import utc_now
 from trustspace.audit.keyfile import KeyFile
 from trustspace_operator.collector.dbthread import StorageThread
 from trustspace_operator.collector.storage import CollectorStorage, StoredCheckpoint
@@ -73,7 +73,7 @@ class Checkpointer:
             return self.latest
         cp = Checkpoint(self._origin, self._compact.size, self._compact.root())
         note = sign_checkpoint(cp, self._key_name, self._keys.get())
-        stored = StoredCheckpoint(cp.size, cp.root_hash, note, utc_now())
+        stored = StoredCheckpoint(cp.size, cp.root_hash, note, clock.rfc3339_micro())
         await self._db.call(lambda s: s.save_checkpoint(stored))
         async with self._signed:
             self.latest = stored

@@ -15,9 +15,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from trustspace import clock
 from trustspace.audit.batch import Batch, BatchError, ShippedBatch
 from trustspace.audit.errors import AuditError
-from trustspace.audit.event import utc_now
 from trustspace.audit.wire import check_wire_batch
 from trustspace.trust import TrustBundle
 from trustspace_operator.collector.storage import CollectorStorage, NodeState
@@ -92,5 +92,5 @@ def apply_batch(storage: CollectorStorage, batch: ShippedBatch) -> Outcome:
             "prev_batch_mismatch",
             f"batch {h.first_seq}..{h.last_seq} names a previous batch the hub does not hold",
         )
-    new = storage.store_batch(batch, header_hash, utc_now())
+    new = storage.store_batch(batch, header_hash, clock.rfc3339_micro())
     return Outcome(new.last_seq, False, new)

@@ -21,7 +21,6 @@ written at once and raises an Event on the MirrorLink, unchanged reports at most
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import logging
 import threading
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
+from trustspace.api.conditions import condition_dict
 from trustspace.audit.errors import AuditError
 
 if TYPE_CHECKING:
@@ -124,9 +124,12 @@ def merge(link: str, reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return status
 
 
-def breaker_condition(status: dict[str, Any], since: str) -> dict[str, Any]:
-    """The ``CircuitBreakerTripped`` condition for a merged status; ``since`` is when its
-    ``status`` last changed (the caller keeps that, a report does not know it)."""
+def breaker_condition(
+    status: dict[str, Any], previous: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The ``CircuitBreakerTripped`` condition for a merged status; ``previous`` is the one
+    last written for this link (the caller keeps it, a report does not know when the
+    breaker's state last changed)."""
     cb = status["circuitBreaker"]
     state = cb.get("state", "Closed")
     if state == "Open":
@@ -140,17 +143,8 @@ def breaker_condition(status: dict[str, Any], since: str) -> dict[str, Any]:
         reason, message = "Probing", "cool-down over: trial transfers decide whether it closes"
     else:
         reason, message = "BreakerClosed", "the circuit breaker is closed: data can flow"
-    return {
-        "type": "CircuitBreakerTripped",
-        "status": "True" if state == "Open" else "False",
-        "reason": reason,
-        "message": message[:32768],
-        "lastTransitionTime": since,
-    }
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    current = [previous] if previous else []
+    return condition_dict(current, "CircuitBreakerTripped", state == "Open", reason, message)
 
 
 def _valid(item: Any) -> bool:
@@ -177,8 +171,8 @@ class LinkReports:
         self._min_interval = min_interval
         self._reports: dict[str, dict[str, dict[str, Any]]] = {}
         self._written: dict[str, tuple[float, str, str]] = {}
-        #: link -> (condition status, lastTransitionTime) of CircuitBreakerTripped.
-        self._transitions: dict[str, tuple[str, str]] = {}
+        #: link -> the CircuitBreakerTripped condition last built (keeps its transition time).
+        self._conditions: dict[str, dict[str, Any]] = {}
         # One writer thread keeps the writes of one link in order and off the event loop.
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="link-status")
 
@@ -210,11 +204,9 @@ class LinkReports:
             self._reports.setdefault(name, {})[node] = item
             status = merge(name, self._reports[name])
             state = status["circuitBreaker"]["state"]
-            tripped = "True" if state == "Open" else "False"
-            seen = self._transitions.get(name)
-            if seen is None or seen[0] != tripped:
-                seen = self._transitions[name] = (tripped, _now())
-            status["conditions"] = [breaker_condition(status, seen[1])]
+            condition = breaker_condition(status, self._conditions.get(name))
+            self._conditions[name] = condition
+            status["conditions"] = [condition]
             digest = json.dumps(status, sort_keys=True)
             last = self._written.get(name)
             event = None

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import json
 import logging
 import re
@@ -31,10 +30,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from trustspace import clock
 from trustspace.api.constants import NodeReason
 from trustspace.audit import auth, merkle
 from trustspace.audit.errors import AuditError
-from trustspace.audit.event import parse_time, utc_now
 from trustspace.audit.keyfile import KeyFile
 from trustspace.audit.receipt import build_receipt
 from trustspace.crypto import InvalidSignature
@@ -113,7 +112,7 @@ class Collector:
         now = time.time()
         if not ts.isdigit() or abs(now - int(ts)) > auth.MAX_SKEW_SECONDS:
             raise AuditError("stale_timestamp", "request timestamp is more than 5 minutes off")
-        key = self.trust.current().node_key(node, key_id, dt.datetime.now(dt.UTC))
+        key = self.trust.current().node_key(node, key_id, clock.now())
         try:
             signature = base64.b64decode(sig, validate=True)
             key.verify(
@@ -137,7 +136,7 @@ class Collector:
         first_seq = 0
         try:
             data = _parse_json(body)
-            batch = check_batch(data, node, self.trust.current(), dt.datetime.now(dt.UTC))
+            batch = check_batch(data, node, self.trust.current(), clock.now())
             first_seq = batch.header.first_seq
             try:
                 outcome = await self.order.apply(
@@ -158,7 +157,7 @@ class Collector:
             count = await self.db.call(lambda s: s.leaf_count())
             self.checkpointer.nudge(count)
             last_time = batch.events[-1].time
-            lag = (dt.datetime.now(dt.UTC) - parse_time(last_time)).total_seconds()
+            lag = (clock.now() - clock.parse(last_time)).total_seconds()
             self.status.progress(node, AuditProgress(outcome.acked_seq, last_time, lag))
         await self.status.streaming(
             node, True, NodeReason.AUDIT_STREAMING, "audit batches verify and are stored"
@@ -183,7 +182,7 @@ class Collector:
             node = self.authenticate(request, body)
         except AuditError as exc:
             return error(exc)
-        at = utc_now()
+        at = clock.rfc3339_micro()
         await self.db.call(lambda s: s.record_heartbeat(node, body.decode(errors="replace"), at))
         self.status.heartbeat(node, Heartbeat.parse(body, at))
         return web.json_response({"receivedAt": at})
@@ -204,7 +203,7 @@ class Collector:
                 raise AuditError("malformed_request", "name must be a string of <= 253 chars")
         except AuditError as exc:
             return error(exc)
-        at = utc_now()
+        at = clock.rfc3339_micro()
         index, entry = await self.db.call(lambda s: s.add_document(digest, name, at))
         cp = await self.checkpointer.wait_for_size(index + 1, timeout=30)
         hashes = await self.db.call(lambda s: s.leaf_hashes(0, cp.size))

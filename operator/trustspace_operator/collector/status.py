@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from trustspace import clock
 from trustspace.api.conditions import Condition, find_condition, set_condition
 from trustspace.api.constants import (
     DATASPACENODE_KIND,
@@ -54,7 +55,6 @@ FIELD_MANAGER = "trustspace-collector"
 #: The buffer share from which ``AuditBackpressure`` turns True (appends fail at 100%).
 BACKPRESSURE_RATIO = 0.8
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_MAX_MESSAGE = 1000
 #: Stream changes kept between two writes of a node (a flapping stream stays bounded).
 MAX_STREAMING_CHANGES = 8
 
@@ -220,14 +220,10 @@ def _stamp(value: str) -> str:
 
 def _is_time(value: str) -> bool:
     try:
-        dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        clock.parse(value)
     except ValueError:
         return False
     return True
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class EventPoster(Protocol):
@@ -275,7 +271,7 @@ class _NodeView:
             type_,
             ok,
             reason,
-            message[:_MAX_MESSAGE],
+            message,
             observed_generation=self.generation,
             now=now,
         )
@@ -379,7 +375,7 @@ class KubernetesSink:
         namespace: str,
         kube: Kube,
         events: EventPoster | None = None,
-        clock: Callable[[], dt.datetime] = _now,
+        clock: Callable[[], dt.datetime] = clock.now,
     ) -> None:
         from trustspace_operator.events import EventRecorder
 
@@ -463,7 +459,7 @@ class StatusReporter:
         sink: StatusSink,
         interval: float,
         clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], dt.datetime] = _now,
+        wall: Callable[[], dt.datetime] = clock.now,
     ) -> None:
         self._sink = sink
         self._interval = interval

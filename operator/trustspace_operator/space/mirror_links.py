@@ -7,10 +7,10 @@ apply field manager, so neither overwrites the other.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 
+from trustspace.api.conditions import condition_dict
 from trustspace.api.constants import (
     API_VERSION,
     MIRRORLINK_KIND,
@@ -25,10 +25,6 @@ log = logging.getLogger(__name__)
 STATUS_MANAGER = "trustspace-operator"
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _is_true(obj: Obj | None, type_: str) -> bool:
     for cond in ((obj or {}).get("status") or {}).get("conditions", []):
         if cond["type"] == type_:
@@ -37,19 +33,10 @@ def _is_true(obj: Obj | None, type_: str) -> bool:
 
 
 def _condition(link: Obj, type_: str, ok: bool, reason: str, message: str) -> dict[str, Any]:
-    old = next(
-        (c for c in (link.get("status") or {}).get("conditions", []) if c["type"] == type_), None
+    current = (link.get("status") or {}).get("conditions")
+    return condition_dict(
+        current, type_, ok, reason, message, observed_generation=link["metadata"].get("generation")
     )
-    status = ConditionStatus.TRUE if ok else ConditionStatus.FALSE
-    moved = old is None or old.get("status") != status
-    return {
-        "type": type_,
-        "status": str(status),
-        "reason": reason,
-        "message": message,
-        "observedGeneration": link["metadata"].get("generation"),
-        "lastTransitionTime": _now() if moved else old["lastTransitionTime"],  # type: ignore[index]
-    }
 
 
 def link_conditions(

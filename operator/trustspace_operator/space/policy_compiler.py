@@ -10,16 +10,16 @@ into which bundle, how many nodes it selects and how many already run it.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from trustspace import clock
+from trustspace.api.conditions import condition_dict
 from trustspace.api.constants import (
     API_VERSION,
     TRANSFERPOLICY_KIND,
-    ConditionStatus,
     PolicyConditionType,
     PolicyReason,
 )
@@ -52,7 +52,7 @@ class CompiledSpace:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return clock.rfc3339()
 
 
 class PolicyCompiler:
@@ -183,19 +183,8 @@ class PolicyCompiler:
 def _condition(
     body: Obj, type_: str, ok: bool, reason: str, message: str, gen: int | None
 ) -> dict[str, Any]:
-    old = next(
-        (c for c in (body.get("status") or {}).get("conditions", []) if c["type"] == type_), None
-    )
-    status = ConditionStatus.TRUE if ok else ConditionStatus.FALSE
-    moved = old is None or old.get("status") != status
-    return {
-        "type": type_,
-        "status": str(status),
-        "reason": reason,
-        "message": message[:32000],
-        "observedGeneration": gen,
-        "lastTransitionTime": _now() if moved else old["lastTransitionTime"],  # type: ignore[index]
-    }
+    current = (body.get("status") or {}).get("conditions")
+    return condition_dict(current, type_, ok, reason, message, observed_generation=gen)
 
 
 def _status(body: Obj, report: PolicyReport, compiled: CompiledSpace, running: int) -> Obj:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, PlainSerializer, StringConstraints
 
+from trustspace import clock
 from trustspace.api.rules import Rule, SpecModel
 
 # --- durations ----------------------------------------------------------------------------
@@ -119,13 +120,8 @@ def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def format_time(value: datetime) -> str:
-    """RFC 3339 in UTC with second precision, like metav1.Time."""
-    return _aware(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 Timestamp = Annotated[
-    datetime, AfterValidator(_aware), PlainSerializer(format_time, when_used="json")
+    datetime, AfterValidator(_aware), PlainSerializer(clock.rfc3339, when_used="json")
 ]
 
 # --- names --------------------------------------------------------------------------------

@@ -6,13 +6,14 @@ through that contract, so the schema repeats its patterns and bounds verbatim.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
+from trustspace import clock
 from trustspace.api.common import REASON_PATTERN, Timestamp
 from trustspace.api.constants import ConditionStatus
 from trustspace.api.rules import ListType, StatusModel
@@ -23,6 +24,11 @@ CONDITION_TYPE_PATTERN = (
 )
 #: Kubernetes objects carry a handful of conditions; the cap keeps status from growing.
 MAX_CONDITIONS = 16
+#: The longest condition message we write; longer ones are cut. Kubernetes allows 32768
+#: (the schema below), but a message is read by people in `kubectl describe` and rewritten
+#: on every status apply, and up to MAX_CONDITIONS of them share one object: 4096 keeps the
+#: first several problems of a policy compile or a rejected batch and the status small.
+MAX_MESSAGE = 4096
 
 
 class Condition(StatusModel):
@@ -57,6 +63,51 @@ def is_condition_true(conditions: Sequence[Condition], type_: str) -> bool:
     return found is not None and found.status == ConditionStatus.TRUE
 
 
+def _as_status(status: ConditionStatus | bool | str) -> ConditionStatus:
+    if isinstance(status, bool):
+        return ConditionStatus.TRUE if status else ConditionStatus.FALSE
+    return ConditionStatus(status)
+
+
+def condition_dict(
+    conditions: Iterable[Mapping[str, Any]] | None,
+    type_: str,
+    status: ConditionStatus | bool | str,
+    reason: StrEnum | str,
+    message: str = "",
+    *,
+    observed_generation: int | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The condition `type_` as a status dict (the JSON form), given the object's current
+    `conditions` (dicts as read from the API server): the dict-level :func:`set_condition`,
+    for controllers that apply their own conditions without the models.
+
+    `lastTransitionTime` is kept from the current condition unless `status` changes; the
+    message is cut to :data:`MAX_MESSAGE`.
+    """
+    status = _as_status(status)
+    previous = next((c for c in conditions or () if c.get("type") == type_), None)
+    if (
+        previous is None
+        or previous.get("status") != status
+        or not previous.get("lastTransitionTime")
+    ):
+        transition = clock.rfc3339(now)
+    else:
+        transition = str(previous["lastTransitionTime"])
+    entry: dict[str, Any] = {
+        "type": type_,
+        "status": str(status),
+        "reason": str(reason),
+        "message": message[:MAX_MESSAGE],
+        "lastTransitionTime": transition,
+    }
+    if observed_generation is not None:
+        entry["observedGeneration"] = observed_generation
+    return entry
+
+
 def set_condition(
     conditions: Sequence[Condition],
     type_: str,
@@ -72,18 +123,17 @@ def set_condition(
     `lastTransitionTime` moves only when `status` changes, so it tells how long a state
     has held; reason, message and observedGeneration always take the new values.
     """
-    if isinstance(status, bool):
-        status = ConditionStatus.TRUE if status else ConditionStatus.FALSE
+    status = _as_status(status)
     previous = find_condition(conditions, type_)
     if previous is None or previous.status != status:
-        transition = now or datetime.now(UTC)
+        transition = now or clock.now()
     else:
         transition = previous.last_transition_time
     updated = Condition(
         type=type_,
         status=status,
         reason=str(reason),
-        message=message,
+        message=message[:MAX_MESSAGE],
         observed_generation=observed_generation,
         last_transition_time=transition,
     )

@@ -21,10 +21,11 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from trustspace import clock
 from trustspace.audit import merkle
 from trustspace.audit.canonical import canonical_json
 from trustspace.audit.errors import AuditError
-from trustspace.audit.event import GENESIS_HASH, Event, Hex32, Name, utc_now, verify_chain
+from trustspace.audit.event import GENESIS_HASH, Event, Hex32, Name, verify_chain
 from trustspace.crypto import InvalidSignature, SM2PrivateKey, SM2PublicKey, sm3
 
 MAX_BATCH_EVENTS = 10_000
@@ -196,7 +197,7 @@ def seal_bodies(
         prevBatchHash=prev_batch_hash,
         keyId=key.key_id,
         merkleRoot=merkle.root(bodies).hex(),
-        created=created or utc_now(),
+        created=created or clock.rfc3339_micro(),
     )
     return header, key.sign(header.canonical())
 

@@ -11,13 +11,13 @@ An event's hash is ``SM3(canonical_json(event.to_dict()))``.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
 
+from trustspace import clock
 from trustspace.audit.canonical import canonical_json
 from trustspace.audit.errors import AuditError
 from trustspace.crypto import sm3
@@ -46,15 +46,6 @@ KNOWN_ACTIONS = frozenset(
 """Actions the data space emits today; others are accepted (forward compatibility)."""
 
 _ACTION = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
-
-
-def utc_now() -> str:
-    """RFC 3339 time with microseconds, always UTC ``Z``: sortable as text."""
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 class EventFields(BaseModel):
@@ -140,7 +131,7 @@ def chain_event(
     return Event(
         node=node,
         seq=seq,
-        time=time or utc_now(),
+        time=time or clock.rfc3339_micro(),
         prev=prev,
         **fields.model_dump(by_alias=False),
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from trustspace import clock
 from trustspace.kube import ApiError, Kube, Unreachable
 from trustspace.kube import kinds as k
 
@@ -33,7 +34,7 @@ def _paint(text: str, state: str | None = None) -> str:
 def _age(stamp: str | None, now: dt.datetime) -> str:
     if not stamp:
         return "-"
-    then = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    then = clock.parse(stamp)
     seconds = int((now - then).total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
@@ -105,7 +106,7 @@ def _policy_line(policy: dict[str, Any]) -> str:
 def render_tree(
     nodes: list[dict[str, Any]], links: list[dict[str, Any]], policies: list[dict[str, Any]]
 ) -> list[str]:
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     by_ns: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for kind, objs in (("nodes", nodes), ("links", links), ("policies", policies)):
         for obj in objs:

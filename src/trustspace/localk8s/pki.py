@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from trustspace import clock
 from trustspace.x509names import subject_alt_names
 
 _VALIDITY = dt.timedelta(days=365)
@@ -50,7 +51,7 @@ class CertificateAuthority:
 
     def __init__(self, common_name: str) -> None:
         self._key: ec.EllipticCurvePrivateKey = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         subject = _name(common_name)
         self._cert = (
             x509.CertificateBuilder()
@@ -104,7 +105,7 @@ class CertificateAuthority:
         sans: list[x509.GeneralName] | None = None,
     ) -> CertPair:
         key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         builder = (
             x509.CertificateBuilder()
             .subject_name(subject)
