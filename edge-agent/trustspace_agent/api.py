@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter, ValidationError
 
 from trustspace.audit.event import EventFields
+from trustspace.refusal import HttpRefusal
 from trustspace_agent.db import StoreThread
 from trustspace_agent.metrics import AgentMetrics
 from trustspace_agent.store import Appended, AuditBackpressure
@@ -25,10 +26,6 @@ log = logging.getLogger(__name__)
 MAX_EVENTS_PER_REQUEST = 1000
 # One validation call per request rather than one per event.
 _FIELDS = TypeAdapter(list[EventFields])
-
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"code": code, "message": message}, status=status)
 
 
 class Appender:
@@ -63,21 +60,25 @@ def build_app(
         try:
             data = orjson.loads(await request.read())
         except orjson.JSONDecodeError:
-            return _error(400, "malformed_json", "body is not JSON")
+            return HttpRefusal(400, "malformed_json", "body is not JSON").response()
         items = data.get("events") if isinstance(data, dict) and "events" in data else [data]
         if not isinstance(items, list) or not 1 <= len(items) <= MAX_EVENTS_PER_REQUEST:
-            return _error(400, "malformed_event", "events must be a list of 1..1000 objects")
+            return HttpRefusal(
+                400, "malformed_event", "events must be a list of 1..1000 objects"
+            ).response()
         try:
             fields = _FIELDS.validate_python(items)
         except ValidationError as exc:
-            return _error(400, "malformed_event", str(exc).replace("\n", "; ")[:500])
+            return HttpRefusal(
+                400, "malformed_event", str(exc).replace("\n", "; ")[:500]
+            ).response()
         try:
             events = await appender.append(fields)
         except AuditBackpressure as exc:
-            return _error(507, "audit_backpressure", str(exc))
+            return HttpRefusal(507, "audit_backpressure", str(exc)).response()
         except Exception as exc:
             log.exception("audit store failure")
-            return _error(503, "audit_store_unavailable", type(exc).__name__)
+            return HttpRefusal(503, "audit_store_unavailable", type(exc).__name__).response()
         answer = {"events": [{"seq": e.seq, "hash": e.digest} for e in events]}
         return web.Response(body=orjson.dumps(answer), status=201, content_type="application/json")
 

@@ -29,16 +29,13 @@ import yaml
 
 from trustspace.audit.canonical import canonical_json
 from trustspace.crypto import CryptoError, InvalidSignature, SM2PrivateKey, SM2PublicKey
+from trustspace.refusal import HttpRefusal
 
 APPROVAL_TYPE = "trustspace.io/approval/v1"
 
 
-class ApprovalError(Exception):
+class ApprovalError(HttpRefusal):
     """An approval that does not count; ``status`` is the HTTP answer."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
 
 
 def approval_message(

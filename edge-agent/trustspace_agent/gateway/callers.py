@@ -36,6 +36,7 @@ from pathlib import Path
 import yaml
 
 from trustspace.crypto import sm3
+from trustspace.refusal import HttpRefusal
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ _DIGEST = re.compile(r"^(sm3:)?([0-9a-f]{64})$")
 _RECHECK_SECONDS = 1.0
 
 
-class CallerRefused(Exception):
+class CallerRefused(HttpRefusal):
     """A call without an identity this gateway can verify (401/403 + audit event)."""
 
     def __init__(
@@ -58,11 +59,9 @@ class CallerRefused(Exception):
         claimed: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
+        super().__init__(status, code, message, field, headers)
         self.claimed = claimed
         """The name the caller gave (``X-Trustspace-Caller``), unverified: audit detail only."""
-        self.headers = headers or {}
 
 
 def _loopback(remote: str | None) -> bool:

@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from trustspace.api.constants import Classification, DataCategory
+from trustspace.refusal import HttpRefusal
 
 METADATA_HEADER = "X-Trustspace-Metadata"
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -31,10 +32,8 @@ _CLASSES = {c.value for c in Classification}
 _CATEGORIES = {c.value for c in DataCategory}
 
 
-class InputError(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
+class InputError(HttpRefusal):
+    """A transfer request that cannot be read (malformed, too large, unknown names)."""
 
 
 @dataclass(frozen=True)

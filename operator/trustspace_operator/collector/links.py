@@ -180,8 +180,6 @@ class LinkReports:
         app.router.add_post("/v1/links/status", self.post_links)
 
     async def post_links(self, request: web.Request) -> web.Response:
-        from trustspace_operator.collector.server import error
-
         body = await request.read()
         try:
             node = self._collector.authenticate(request, body)
@@ -193,7 +191,7 @@ class LinkReports:
             if not isinstance(links, list) or not all(_valid(i) for i in links):
                 raise AuditError("malformed_request", "links must be a list of link reports")
         except AuditError as exc:
-            return error(exc)
+            return exc.response()
         loop = asyncio.get_running_loop()
         written = 0
         now = time.monotonic()

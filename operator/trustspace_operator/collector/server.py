@@ -58,28 +58,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # How long a batch that arrived before its predecessor waits for it (agents pipeline a few
 # batches); a real gap is rejected after this.
 ORDER_WAIT_SECONDS = 2.0
-# Status codes per rejection: 401 = who you are is not proven, 403 = you may not, 409 = the
-# batch does not fit the hub's record, 400 = the request itself is wrong.
-_STATUS = {
-    "missing_auth": 401,
-    "stale_timestamp": 401,
-    "replayed_nonce": 401,
-    "bad_signature": 401,
-    "unknown_node": 403,
-    "unknown_key": 403,
-    "key_retired": 403,
-    "key_not_yet_valid": 403,
-    "node_mismatch": 403,
-    "gap": 409,
-    "fork": 409,
-    "chain_mismatch": 409,
-    "prev_batch_mismatch": 409,
-    "stale_state": 409,
-}
-
-
-def error(exc: AuditError) -> web.Response:
-    return web.json_response(exc.to_json(), status=_STATUS.get(exc.code, 400))
 
 
 class Collector:
@@ -132,7 +110,7 @@ class Collector:
             node = self.authenticate(request, body)
         except AuditError as exc:
             log.warning("unauthenticated batch rejected: %s", exc)
-            return error(exc)
+            return exc.response()
         first_seq = 0
         try:
             data = _parse_json(body)
@@ -148,11 +126,11 @@ class Collector:
             if isinstance(exc, Gap) and exc.after_rejection:
                 # Pipelined behind a batch that was just rejected: that one's reason stands.
                 log.info("batch from %s not applied: %s", node, exc)
-                return error(exc)
+                return exc.response()
             log.warning("batch from %s rejected: %s", node, exc)
             await self.order.rejected(node, first_seq)
             await self.status.streaming(node, False, reason_of(exc.code), exc.message)
-            return error(exc)
+            return exc.response()
         if not outcome.duplicate:
             count = await self.db.call(lambda s: s.leaf_count())
             self.checkpointer.nudge(count)
@@ -168,9 +146,9 @@ class Collector:
         try:
             node = self.authenticate(request, await request.read())
         except AuditError as exc:
-            return error(exc)
+            return exc.response()
         if request.match_info["node"] != node:
-            return error(AuditError("node_mismatch", "a node may only ask for its own stream"))
+            return AuditError("node_mismatch", "a node may only ask for its own stream").response()
         state = await self.db.call(lambda s: s.node_state(node))
         return web.json_response(
             {"node": node, "lastSeq": state.last_seq, "lastBatchHash": state.last_batch_hash}
@@ -181,7 +159,7 @@ class Collector:
         try:
             node = self.authenticate(request, body)
         except AuditError as exc:
-            return error(exc)
+            return exc.response()
         at = clock.rfc3339_micro()
         await self.db.call(lambda s: s.record_heartbeat(node, body.decode(errors="replace"), at))
         self.status.heartbeat(node, Heartbeat.parse(body, at))
@@ -202,7 +180,7 @@ class Collector:
             if name is not None and (not isinstance(name, str) or len(name) > 253):
                 raise AuditError("malformed_request", "name must be a string of <= 253 chars")
         except AuditError as exc:
-            return error(exc)
+            return exc.response()
         at = clock.rfc3339_micro()
         index, entry = await self.db.call(lambda s: s.add_document(digest, name, at))
         cp = await self.checkpointer.wait_for_size(index + 1, timeout=30)
@@ -221,7 +199,7 @@ class Collector:
     async def get_checkpoint(self, request: web.Request) -> web.Response:
         cp = self.checkpointer.latest or await self.checkpointer.checkpoint()
         if cp is None:
-            return error(AuditError("no_checkpoint", "no checkpoint yet"))
+            return AuditError("no_checkpoint", "no checkpoint yet").response()
         return web.Response(text=cp.note, content_type="text/plain")
 
     async def get_inclusion(self, request: web.Request) -> web.Response:
@@ -242,9 +220,9 @@ class Collector:
             hashes = await self.db.call(lambda s: s.leaf_hashes(0, size))
             proof = merkle.inclusion_proof(hashes, index)
         except (KeyError, ValueError) as exc:
-            return error(AuditError("bad_query", str(exc)))
+            return AuditError("bad_query", str(exc)).response()
         except AuditError as exc:
-            return error(exc)
+            return exc.response()
         return web.json_response(
             {
                 "leafIndex": index,
@@ -263,9 +241,9 @@ class Collector:
             hashes = await self.db.call(lambda s: s.leaf_hashes(0, second))
             proof = merkle.consistency_proof(hashes, first)
         except (KeyError, ValueError) as exc:
-            return error(AuditError("bad_query", str(exc)))
+            return AuditError("bad_query", str(exc)).response()
         except AuditError as exc:
-            return error(exc)
+            return exc.response()
         return web.json_response(
             {
                 "first": first,
@@ -285,7 +263,7 @@ class Collector:
             except TrustError as exc:
                 node = request.headers.get(auth.H_NODE, "?")
                 log.warning("request from %s rejected: %s", node, exc)
-                return error(exc)
+                return exc.response()
 
         app = web.Application(client_max_size=max_body, middlewares=[trust_errors])
         app.router.add_post("/v1/audit/batches", self.post_batch)
