@@ -17,10 +17,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter, ValidationError
 
 from trustspace.audit.event import EventFields
+from trustspace.onethread import OneThread
 from trustspace.refusal import HttpRefusal
-from trustspace_agent.db import StoreThread
 from trustspace_agent.metrics import AgentMetrics
-from trustspace_agent.store import Appended, AuditBackpressure
+from trustspace_agent.store import Appended, AuditBackpressure, AuditStore
 
 log = logging.getLogger(__name__)
 MAX_EVENTS_PER_REQUEST = 1000
@@ -31,7 +31,7 @@ _FIELDS = TypeAdapter(list[EventFields])
 class Appender:
     """The in-process append API (the transfer gateway will call this directly)."""
 
-    def __init__(self, store: StoreThread, metrics: AgentMetrics, on_append: Any) -> None:
+    def __init__(self, store: OneThread[AuditStore], metrics: AgentMetrics, on_append: Any) -> None:
         self._store = store
         self._metrics = metrics
         self._on_append = on_append
@@ -54,7 +54,7 @@ class AppendsEvents(Protocol):
 
 
 def build_app(
-    appender: AppendsEvents, store: StoreThread, metrics: AgentMetrics
+    appender: AppendsEvents, store: OneThread[AuditStore], metrics: AgentMetrics
 ) -> web.Application:
     async def post_events(request: web.Request) -> web.Response:
         try:

@@ -14,10 +14,10 @@ from aiohttp import web
 from trustspace import __version__
 from trustspace.audit.keyfile import KeyFile
 from trustspace.gctuning import settle_heap
+from trustspace.onethread import OneThread
 from trustspace_agent.api import Appender, build_app
 from trustspace_agent.bundlereport import TrustFileHash
 from trustspace_agent.config import AgentConfig
-from trustspace_agent.db import StoreThread
 from trustspace_agent.gateway.core import Gateway
 from trustspace_agent.gateway.service import gateway_tasks, start_gateway, stop_gateway
 from trustspace_agent.metrics import AgentMetrics
@@ -31,7 +31,11 @@ class Sealer:
     """Seals batches of up to N events, or whatever is pending after T ms."""
 
     def __init__(
-        self, config: AgentConfig, store: StoreThread, keys: KeyFile, sealed: asyncio.Event
+        self,
+        config: AgentConfig,
+        store: OneThread[AuditStore],
+        keys: KeyFile,
+        sealed: asyncio.Event,
     ) -> None:
         self._config = config
         self._store = store
@@ -60,7 +64,7 @@ class Sealer:
 
 async def heartbeat(
     config: AgentConfig,
-    store: StoreThread,
+    store: OneThread[AuditStore],
     keys: KeyFile,
     hub: HubClient,
     gateway: Gateway | None = None,
@@ -101,7 +105,9 @@ async def heartbeat(
 
 async def run_agent(config: AgentConfig) -> None:
     keys = KeyFile(config.key_file)
-    store = StoreThread(AuditStore(config.store_path, config.node, config.store_max_bytes))
+    store = OneThread(
+        AuditStore(config.store_path, config.node, config.store_max_bytes), "audit-store"
+    )
     metrics = AgentMetrics()
     sealed = asyncio.Event()
     sealer = Sealer(config, store, keys, sealed)

@@ -29,8 +29,8 @@ import aiohttp
 
 from trustspace.audit.auth import sign_request
 from trustspace.audit.keyfile import KeyFile
+from trustspace.onethread import OneThread
 from trustspace_agent.config import AgentConfig
-from trustspace_agent.db import StoreThread
 from trustspace_agent.metrics import AgentMetrics
 from trustspace_agent.store import AuditStore, SealedBatch
 
@@ -104,7 +104,7 @@ class Shipper:
     def __init__(
         self,
         config: AgentConfig,
-        store: StoreThread,
+        store: OneThread[AuditStore],
         hub: HubClient,
         metrics: AgentMetrics,
         sealed: asyncio.Event,

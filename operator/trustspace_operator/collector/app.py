@@ -13,10 +13,10 @@ from aiohttp import web
 from trustspace.audit.keyfile import KeyFile
 from trustspace.crypto import SM2PublicKey
 from trustspace.gctuning import settle_heap
+from trustspace.onethread import OneThread
 from trustspace.trust import TrustBundleFile
 from trustspace_operator.collector.checkpointer import Checkpointer
 from trustspace_operator.collector.config import CollectorConfig
-from trustspace_operator.collector.dbthread import StorageThread
 from trustspace_operator.collector.links import LinkReports, make_link_sink
 from trustspace_operator.collector.server import Collector
 from trustspace_operator.collector.status import (
@@ -52,7 +52,7 @@ async def run_collector(config: CollectorConfig) -> None:
         else hub_keys.get().public_key()
     )
     trust = TrustBundleFile(config.trust_bundle_file, anchor)
-    db = StorageThread(open_storage(config.storage_location))
+    db = OneThread(open_storage(config.storage_location), "collector-db")
     checkpointer = Checkpointer(
         db,
         hub_keys,

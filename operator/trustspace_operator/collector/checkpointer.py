@@ -16,7 +16,7 @@ from trustspace import clock
 from trustspace.audit import merkle
 from trustspace.audit.checkpoint import Checkpoint, sign_checkpoint
 from trustspace.audit.keyfile import KeyFile
-from trustspace_operator.collector.dbthread import StorageThread
+from trustspace.onethread import OneThread
 from trustspace_operator.collector.storage import CollectorStorage, StoredCheckpoint
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ READ_PAGE = 4096
 class Checkpointer:
     def __init__(
         self,
-        db: StorageThread,
+        db: OneThread[CollectorStorage],
         keys: KeyFile,
         origin: str,
         key_name: str,

@@ -20,12 +20,10 @@ written at once and raises an Event on the MirrorLink, unchanged reports at most
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -33,6 +31,7 @@ from aiohttp import web
 
 from trustspace.api.conditions import condition_dict
 from trustspace.audit.errors import AuditError
+from trustspace.onethread import OneThread
 
 if TYPE_CHECKING:
     from trustspace_operator.collector.config import CollectorConfig
@@ -167,14 +166,18 @@ def _valid(item: Any) -> bool:
 class LinkReports:
     def __init__(self, collector: Collector, sink: LinkSink, min_interval: float = 5.0) -> None:
         self._collector = collector
-        self._sink = sink
         self._min_interval = min_interval
         self._reports: dict[str, dict[str, dict[str, Any]]] = {}
         self._written: dict[str, tuple[float, str, str]] = {}
         #: link -> the CircuitBreakerTripped condition last built (keeps its transition time).
         self._conditions: dict[str, dict[str, Any]] = {}
         # One writer thread keeps the writes of one link in order and off the event loop.
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="link-status")
+        self._writer = OneThread(sink, "link-status")
+
+    async def _write(
+        self, name: str, status: dict[str, Any], event: tuple[str, str, str] | None
+    ) -> None:
+        await self._writer.call(lambda sink: sink.write(name, status, event))
 
     def install(self, app: web.Application) -> None:
         app.router.add_post("/v1/links/status", self.post_links)
@@ -192,7 +195,6 @@ class LinkReports:
                 raise AuditError("malformed_request", "links must be a list of link reports")
         except AuditError as exc:
             return exc.response()
-        loop = asyncio.get_running_loop()
         written = 0
         now = time.monotonic()
         for item in links:
@@ -221,7 +223,7 @@ class LinkReports:
             elif last[2] == digest or now - last[0] < self._min_interval:
                 continue
             self._written[name] = (now, state, digest)
-            await loop.run_in_executor(self._pool, self._sink.write, name, status, event)
+            await self._write(name, status, event)
             written += 1
         return web.json_response({"written": written})
 

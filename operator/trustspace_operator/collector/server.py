@@ -37,9 +37,9 @@ from trustspace.audit.errors import AuditError
 from trustspace.audit.keyfile import KeyFile
 from trustspace.audit.receipt import build_receipt
 from trustspace.crypto import InvalidSignature
+from trustspace.onethread import OneThread
 from trustspace.trust import TrustBundleFile, TrustError
 from trustspace_operator.collector.checkpointer import Checkpointer
-from trustspace_operator.collector.dbthread import StorageThread
 from trustspace_operator.collector.ingest import Gap, apply_batch, check_batch
 from trustspace_operator.collector.order import NodeOrder
 from trustspace_operator.collector.status import (
@@ -48,7 +48,7 @@ from trustspace_operator.collector.status import (
     StatusReporter,
     reason_of,
 )
-from trustspace_operator.collector.storage import StaleState
+from trustspace_operator.collector.storage import CollectorStorage, StaleState
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ ORDER_WAIT_SECONDS = 2.0
 class Collector:
     def __init__(
         self,
-        db: StorageThread,
+        db: OneThread[CollectorStorage],
         trust: TrustBundleFile,
         hub_keys: KeyFile,
         checkpointer: Checkpointer,

@@ -30,7 +30,6 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,6 +45,7 @@ from trustspace.api.constants import (
 )
 from trustspace.kube import ApiError, Kube, NotFound, Obj, Unreachable
 from trustspace.kube import kinds as k
+from trustspace.onethread import OneThread
 
 log = logging.getLogger(__name__)
 
@@ -461,14 +461,13 @@ class StatusReporter:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], dt.datetime] = clock.now,
     ) -> None:
-        self._sink = sink
         self._interval = interval
         self._clock = clock
         self._wall = wall
         self._pending: dict[str, NodeUpdate] = {}
         self._streaming: dict[str, tuple[bool, str]] = {}
         self._last_write: dict[str, float] = {}
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collector-status")
+        self._writer = OneThread(sink, "collector-status")
 
     def _add(self, node: str, update: NodeUpdate) -> None:
         self._pending[node] = self._pending.get(node, NodeUpdate()).merge(update)
@@ -493,8 +492,7 @@ class StatusReporter:
         if update is None:
             return
         self._last_write[node] = self._clock()
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._pool, self._sink.write, node, update)
+        await self._writer.call(lambda sink: sink.write(node, update))
 
     async def flush(self, *, force: bool = False) -> None:
         """Write every node with pending changes, except (unless `force`) one written less
@@ -515,4 +513,4 @@ class StatusReporter:
             await self.flush()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        self._writer.shutdown()
