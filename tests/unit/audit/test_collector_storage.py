@@ -142,3 +142,23 @@ def test_a_batch_checked_on_the_wire_is_stored_like_the_model(store: CollectorSt
     assert bodies == [e.canonical().decode() for e in (*b1.events, *b2.events)]
     for _, stored, data in store.iter_leaves():
         assert stored == merkle.leaf_hash(data)
+
+
+def test_the_leaf_log_is_counted_in_the_database_not_per_handle(location: str) -> None:
+    """Two handles on one database (a second collector, a restart overlapping the old
+    process): each sees the other's leaves and appends after them, never on top of them."""
+    first, second = open_storage(location), open_storage(location)
+    try:
+        (ours,) = batches(1, 3)
+        (theirs,) = batches(1, 2, node="edge-de")
+        apply_batch(first, ours)
+        assert second.leaf_count() == 3, "a leaf written by another handle counts at once"
+        apply_batch(second, theirs)
+        index, _ = first.add_document("cd" * 32, None, "2030-01-01T00:00:00.000000Z")
+        assert index == 5, "the next leaf after both handles' batches"
+        assert first.leaf_count() == second.leaf_count() == 6
+        assert [i for i, _, _ in second.iter_leaves()] == list(range(6))
+        assert second.event_leaf_index("edge-de", 1) == 3
+    finally:
+        first.close()
+        second.close()
