@@ -41,13 +41,9 @@ from trustspace.onethread import OneThread
 from trustspace.trust import TrustBundleFile, TrustError
 from trustspace_operator.collector.checkpointer import Checkpointer
 from trustspace_operator.collector.ingest import Gap, apply_batch, check_batch
+from trustspace_operator.collector.node_reports import AuditProgress, Heartbeat, reason_of
 from trustspace_operator.collector.order import NodeOrder
-from trustspace_operator.collector.status import (
-    AuditProgress,
-    Heartbeat,
-    StatusReporter,
-    reason_of,
-)
+from trustspace_operator.collector.status_reporter import StatusReporter
 from trustspace_operator.collector.storage import CollectorStorage, StaleState
 
 log = logging.getLogger(__name__)

@@ -22,14 +22,9 @@ from trustspace.api.constants import DATASPACENODE_KIND, GROUP, VERSION
 from trustspace.kube import Kube, Obj
 from trustspace.kube import kinds as k
 from trustspace.localk8s import LocalCluster
-from trustspace_operator.collector.status import (
-    FIELD_MANAGER,
-    AuditProgress,
-    Heartbeat,
-    KubernetesSink,
-    NodeUpdate,
-    StatusReporter,
-)
+from trustspace_operator.collector.node_reports import AuditProgress, Heartbeat, NodeUpdate
+from trustspace_operator.collector.status_reporter import StatusReporter
+from trustspace_operator.collector.status_sinks import FIELD_MANAGER, KubernetesSink
 
 SAMPLE = Path(__file__).parents[3] / "config" / "samples" / "dataspacenode_sg-singapore.yaml"
 NODE = "sg-singapore"

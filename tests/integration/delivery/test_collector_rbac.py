@@ -18,7 +18,7 @@ from support.operator import node_manifest
 from trustspace.kube import Kube, Obj
 from trustspace.kube import kinds as k
 from trustspace.localk8s import LocalCluster
-from trustspace_operator.collector.config import CollectorConfig
+from trustspace_operator.collector.collector_config import CollectorConfig
 
 CHART = Path(__file__).resolve().parents[3] / "charts" / "trustspace"
 NODE = "edge-my"

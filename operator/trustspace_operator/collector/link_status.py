@@ -32,14 +32,14 @@ from aiohttp import web
 from trustspace.api.conditions import condition_dict
 from trustspace.audit.errors import AuditError
 from trustspace.onethread import OneThread
+from trustspace_operator.collector.status_sinks import FIELD_MANAGER
 
 if TYPE_CHECKING:
-    from trustspace_operator.collector.config import CollectorConfig
+    from trustspace_operator.collector.collector_config import CollectorConfig
     from trustspace_operator.collector.server import Collector
 
 log = logging.getLogger(__name__)
 
-FIELD_MANAGER = "trustspace-collector"
 _ORDER = {"Open": 2, "HalfOpen": 1, "Closed": 0}
 _STATE = {"Open": "Tripped", "HalfOpen": "Degraded", "Closed": "Established"}
 

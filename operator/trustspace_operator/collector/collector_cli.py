@@ -27,8 +27,8 @@ def collector() -> None:
 )
 def run(config_path: Path) -> None:
     """Serve until SIGTERM."""
-    from trustspace_operator.collector.app import run_collector
-    from trustspace_operator.collector.config import CollectorConfig
+    from trustspace_operator.collector.collector_app import run_collector
+    from trustspace_operator.collector.collector_config import CollectorConfig
 
     configure("collector")
     asyncio.run(run_collector(CollectorConfig.load(config_path)))

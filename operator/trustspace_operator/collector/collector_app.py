@@ -16,14 +16,14 @@ from trustspace.gctuning import settle_heap
 from trustspace.onethread import OneThread
 from trustspace.trust import TrustBundleFile
 from trustspace_operator.collector.checkpointer import Checkpointer
-from trustspace_operator.collector.config import CollectorConfig
-from trustspace_operator.collector.links import LinkReports, make_link_sink
+from trustspace_operator.collector.collector_config import CollectorConfig
+from trustspace_operator.collector.link_status import LinkReports, make_link_sink
 from trustspace_operator.collector.server import Collector
-from trustspace_operator.collector.status import (
+from trustspace_operator.collector.status_reporter import StatusReporter
+from trustspace_operator.collector.status_sinks import (
     FileSink,
     KubernetesSink,
     NullSink,
-    StatusReporter,
     StatusSink,
 )
 from trustspace_operator.collector.storage import open_storage
