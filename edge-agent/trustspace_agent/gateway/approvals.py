@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from trustspace import clock
 from trustspace.audit.canonical import canonical_json
 from trustspace.crypto import CryptoError, InvalidSignature, SM2PrivateKey, SM2PublicKey
 from trustspace.refusal import HttpRefusal
@@ -57,7 +57,7 @@ def sign_approval(
     key: SM2PrivateKey, transfer_id: str, approver: str, decision: str, digest: str
 ) -> dict[str, Any]:
     """What an approver (or ``trustspace reviews approve``) posts."""
-    signed_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    signed_at = clock.rfc3339()
     message = approval_message(transfer_id, approver, decision, digest, signed_at)
     return {
         "approver": approver,

@@ -19,7 +19,6 @@ to aiohttp.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import logging
 import time
@@ -27,11 +26,14 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from trustspace import clock
 from trustspace.audit import auth
 from trustspace.audit.event import EventFields
 from trustspace.audit.keyfile import KeyFile
 from trustspace.crypto import SM2PublicKey
+from trustspace.onethread import OneThread
 from trustspace.policy import Decision, FieldProtection, PolicyEngine, derive_link_key
+from trustspace.refusal import HttpRefusal
 from trustspace.trust import TrustBundleFile, TrustError
 from trustspace_agent.auditq import GroupAppender
 from trustspace_agent.config import AgentConfig
@@ -43,9 +45,7 @@ from trustspace_agent.gateway.delivery import PeerClient
 from trustspace_agent.gateway.held_store import ReviewStore
 from trustspace_agent.gateway.inbox_store import Inbox
 from trustspace_agent.gateway.throttle import Throttled, TtlCache
-from trustspace_agent.gateway.transfer_input import InputError
 from trustspace_agent.gateway_config import GatewayConfig
-from trustspace_agent.onethread import OneThread
 from trustspace_agent.policyfile import PolicyFile
 from trustspace_agent.store import AuditBackpressure
 
@@ -89,7 +89,7 @@ class Gateway:
         self.trusted = Throttled(self.trust.current)
         self._engine = Throttled(self.policy.current)
         self.node_key: TtlCache[tuple[str, str], SM2PublicKey] = TtlCache(
-            lambda k: self.trusted().node_key(k[0], k[1], dt.datetime.now(dt.UTC))
+            lambda k: self.trusted().node_key(k[0], k[1], clock.now())
         )
         self._peer_key: TtlCache[str, SM2PublicKey] = TtlCache(self._active_peer_key)
         self._settings: dict[tuple[str, tuple[str, ...]], BreakerSettings] = {}
@@ -102,10 +102,8 @@ class Gateway:
 
     async def close(self) -> None:
         await self.peers.close()
-        self.reviews.shutdown()
-        self.inbox.shutdown()
-        self.reviews.obj.close()
-        self.inbox.obj.close()
+        self.reviews.close()
+        self.inbox.close()
 
     def engine(self) -> PolicyEngine:
         engine = self._engine()
@@ -133,7 +131,7 @@ class Gateway:
         self,
         actor: str,
         subject: str,
-        exc: GatewayError | InputError,
+        exc: HttpRefusal,
         action: str,
         **context: str | None,
     ) -> None:
@@ -167,20 +165,17 @@ class Gateway:
         try:
             return self.callers.identify(request.headers, request.remote)
         except CallerRefused as refused:
-            err = GatewayError(
-                refused.status, refused.code, refused.message, refused.field, refused.headers
-            )
             # Unauthenticated calls touch no breaker: naming one would let anyone trip it.
             await self.record_refusal(
                 UNAUTHENTICATED,
                 subject,
-                err,
+                refused,
                 action,
                 claimedCaller=refused.claimed,
                 remote=request.remote,
             )
-            err.audited = True
-            raise err from None
+            refused.audited = True
+            raise
 
     def settings_for(self, engine: PolicyEngine, decision: Decision) -> BreakerSettings:
         # Parsing the durations of every governing policy was a tenth of a destination's CPU
@@ -248,7 +243,7 @@ class Gateway:
 
     def _active_peer_key(self, node: str) -> SM2PublicKey:
         """The destination's active key (no retireAt, valid now) from the trust bundle."""
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         try:
             trusted = self.trusted().node(node)
         except TrustError as exc:

@@ -3,7 +3,6 @@ are delivered, rejected or expire; the ciphertext is deleted when they leave ``H
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sqlite3
 import time
@@ -11,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trustspace import clock
 from trustspace_agent.gateway.approvals import progress
 
 HELD, DELIVERED, REJECTED, EXPIRED, FAILED = "Held", "Delivered", "Rejected", "Expired", "Failed"
@@ -49,7 +49,7 @@ class HeldTransfer:
 
 
 def _iso(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return clock.from_epoch(t)
 
 
 class ReviewStore:

@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from trustspace import clock
 from trustspace.audit import auth
 from trustspace.audit.event import EventFields
 from trustspace.crypto import (
@@ -32,7 +33,7 @@ from trustspace.crypto import (
 from trustspace.policy import Decision, PolicyEngine, TransferRequest, Verdict
 from trustspace.trust import TrustError
 from trustspace_agent.gateway import batchwire
-from trustspace_agent.gateway.answers import GatewayError, json_response, now_iso, rules, text
+from trustspace_agent.gateway.answers import GatewayError, json_response, rules, text
 from trustspace_agent.gateway.approvals import (
     ApprovalError,
     ApproverKeys,
@@ -74,9 +75,7 @@ async def post_inbound(gw: Gateway, request: web.Request) -> web.Response:
         evidence = signature_evidence(request, sm3(body).hex())
         status, answer = (await receive(gw, engine, node, key, [body], [evidence]))[0]
         return json_response(answer, status=status)
-    except InputError as exc:
-        err = GatewayError(exc.status, exc.code, exc.message, exc.field)
-    except GatewayError as exc:
+    except (InputError, GatewayError) as exc:
         err = exc
     await gw.record_refusal(sender, "inbound-" + secrets.token_hex(8), err, "transfer.rejected")
     return err.response()
@@ -108,9 +107,7 @@ async def post_inbound_batch(gw: Gateway, request: web.Request) -> web.Response:
             {**base, "batchIndex": i, "frameDigest": d} for i, d in enumerate(batch.digests)
         ]
         results = await receive(gw, engine, node, key, batch.frames, evidence, manifest)
-    except InputError as exc:
-        err = GatewayError(exc.status, exc.code, exc.message, exc.field)
-    except GatewayError as exc:
+    except (InputError, GatewayError) as exc:
         err = exc
     else:
         return json_response(
@@ -239,7 +236,7 @@ async def receive(
             for i, a in accepted
         ]
         fresh = await gw.inbox.call(lambda s: s.add_many(rows, manifest))
-        received_at = now_iso()
+        received_at = clock.rfc3339()
         for (i, a), new in zip(accepted, fresh, strict=True):
             for b in a.probing:
                 b.finish_probe(True, now)

@@ -10,13 +10,14 @@ from aiohttp import web
 
 from trustspace.audit.event import EventFields
 from trustspace_agent.gateway.answers import GatewayError, json_response
+from trustspace_agent.gateway.callers import CallerRefused
 from trustspace_agent.gateway.core import Gateway
 
 
 async def list_inbox(gw: Gateway, request: web.Request) -> web.Response:
     try:
         await gw.identify(request, "inbox", "inbox.read_refused")
-    except GatewayError as exc:
+    except (CallerRefused, GatewayError) as exc:
         return exc.response()
     return json_response({"items": await gw.inbox.call(lambda s: s.list_ids())})
 
@@ -40,6 +41,6 @@ async def get_inbox(gw: Gateway, request: web.Request) -> web.Response:
                 )
             ]
         )
-    except GatewayError as exc:
+    except (CallerRefused, GatewayError) as exc:
         return exc.response()
     return json_response(item)

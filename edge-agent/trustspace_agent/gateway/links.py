@@ -10,6 +10,7 @@ from aiohttp import web
 from trustspace.audit.event import EventFields
 from trustspace_agent.gateway.answers import GatewayError, json_response
 from trustspace_agent.gateway.breaker import Breaker, BreakerBoard, BreakerSettings, Refusal
+from trustspace_agent.gateway.callers import CallerRefused
 from trustspace_agent.gateway.core import Gateway
 
 
@@ -52,7 +53,7 @@ async def reset_link(gw: Gateway, request: web.Request) -> web.Response:
     kind = request.query.get("kind", "link")
     try:
         actor = await gw.identify(request, f"{kind}/{name}", "breaker.reset_refused")
-    except GatewayError as exc:
+    except (CallerRefused, GatewayError) as exc:
         return exc.response()
     b = gw.board.breakers.get((kind, name))
     if b is None:

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from aiohttp import web
 
+from trustspace import clock
 from trustspace.audit.event import EventFields
 from trustspace.crypto import SM2PrivateKey, SM2PublicKey, sm3
 from trustspace.policy import (
@@ -26,8 +27,9 @@ from trustspace.policy import (
     Verdict,
     desensitise,
 )
-from trustspace_agent.gateway.answers import GatewayError, now_iso, rules, text
+from trustspace_agent.gateway.answers import GatewayError, rules, text
 from trustspace_agent.gateway.breaker import Breaker
+from trustspace_agent.gateway.callers import CallerRefused
 from trustspace_agent.gateway.core import FRAME_OVERHEAD, Gateway
 from trustspace_agent.gateway.dispatch import deliver, hold
 from trustspace_agent.gateway.envelope import encode_frame, protect
@@ -47,7 +49,7 @@ async def post_transfer(gw: Gateway, request: web.Request) -> web.Response:
     tid = "tr-" + secrets.token_hex(12)
     try:
         caller = await gw.identify(request, tid, "transfer.rejected")
-    except GatewayError as exc:
+    except (CallerRefused, GatewayError) as exc:
         return exc.response()
     caller_breaker = gw.board.get("caller", caller)
     try:
@@ -64,14 +66,11 @@ async def post_transfer(gw: Gateway, request: web.Request) -> web.Response:
             )
         return await transfer(gw, engine, item, tid, caller)
     except (InputError, GatewayError) as exc:
-        audited = isinstance(exc, GatewayError) and exc.audited
-        if not audited:
+        if not exc.audited:
             await gw.record_refusal(caller, tid, exc, "transfer.rejected")
         if isinstance(exc, InputError) or exc.code in PROBING:
             # Malformed or forbidden requests in a burst are probing (B8).
             await gw.on_trip(caller_breaker.record_denied(time.time()), caller)
-        if isinstance(exc, InputError):
-            return GatewayError(exc.status, exc.code, exc.message, exc.field).response()
         return exc.response()
 
 
@@ -250,7 +249,7 @@ def protect_transfer(
             "bundleHash": decision.bundle_hash,
         },
         "approvalGroups": [a.to_dict() for a in decision.approvals],
-        "createdAt": now_iso(),
+        "createdAt": clock.rfc3339(),
         "salt": secrets.token_hex(16),
     }
     core = {k: v for k, v in core.items() if v is not None}

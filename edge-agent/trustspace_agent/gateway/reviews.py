@@ -67,7 +67,7 @@ async def post_approval(gw: Gateway, request: web.Request) -> web.Response:
             if exc.code == "bad_approval_signature":
                 link = gw.board.get("link", held.meta["link"])
                 await gw.on_trip(link.record_invalid_signature(time.time()), actor)
-            raise GatewayError(exc.status, exc.code, exc.message, exc.field) from None
+            raise
         if any(a["approver"] == checked["approver"] for a in held.approvals):
             raise GatewayError(
                 409,
@@ -75,7 +75,7 @@ async def post_approval(gw: Gateway, request: web.Request) -> web.Response:
                 f"{checked['approver']} already decided on {tid}",
                 "approver",
             )
-    except GatewayError as exc:
+    except (ApprovalError, GatewayError) as exc:
         await gw.record_refusal(actor, tid, exc, "transfer.approval_refused")
         return exc.response()
     action = "transfer.approved" if checked["decision"] == "approve" else "transfer.vetoed"

@@ -9,10 +9,10 @@ import pytest
 from trustspace.audit.errors import AuditError
 from trustspace.refusal import HttpRefusal
 from trustspace.trust import TrustError
-from trustspace_agent.callers import CallerRefused
-from trustspace_agent.gateway import GatewayError
-from trustspace_agent.reviews import ApprovalError
-from trustspace_agent.transfer_input import InputError
+from trustspace_agent.gateway.answers import GatewayError
+from trustspace_agent.gateway.approvals import ApprovalError
+from trustspace_agent.gateway.callers import CallerRefused
+from trustspace_agent.gateway.transfer_input import InputError
 
 pytestmark = pytest.mark.unit
 
