@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import sys
@@ -10,6 +9,7 @@ from typing import Any
 
 import click
 
+from trustspace import clock
 from trustspace.api.constants import ROTATE_KEY_ANNOTATION
 from trustspace.kube import ApiError, Kube, Unreachable
 from trustspace.kube import kinds as k
@@ -180,7 +180,7 @@ def rotate(node: str, namespace: str, kubeconfig: str | None, wait: bool, timeou
         if body is None:
             raise click.ClickException(f"DataSpaceNode {namespace}/{node} not found")
         before = ((body.get("status") or {}).get("activeKey") or {}).get("keyId")
-        token = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        token = clock.now().strftime("%Y%m%dT%H%M%S%fZ")
         kube.patch(
             k.DATASPACENODE,
             node,

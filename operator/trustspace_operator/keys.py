@@ -48,10 +48,6 @@ ANN_ENDORSEMENTS = _A + "hub-endorsements"
 MAX_ENDORSEMENTS = 8
 
 
-def _ts(t: dt.datetime) -> str:
-    return clock.rfc3339(t)
-
-
 def parse_ts(s: str) -> dt.datetime:
     return dt.datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
 
@@ -76,7 +72,11 @@ class RetiringKey:
     retire_at: dt.datetime
 
     def to_json(self) -> dict[str, str]:
-        return {"keyId": self.key_id, "publicKey": self.public_pem, "retireAt": _ts(self.retire_at)}
+        return {
+            "keyId": self.key_id,
+            "publicKey": self.public_pem,
+            "retireAt": clock.rfc3339(self.retire_at),
+        }
 
     @classmethod
     def from_json(cls, doc: dict[str, str]) -> RetiringKey:
@@ -229,7 +229,7 @@ def new_secret(
         "labels": labels,
         "annotations": {
             ANN_KEY_ID: info.key_id,
-            ANN_NOT_BEFORE: _ts(now),
+            ANN_NOT_BEFORE: clock.rfc3339(now),
             ANN_REVISION: "1",
             ANN_PREVIOUS: "[]",
         },
@@ -284,7 +284,7 @@ def stage_next(kube: Kube, secret: Obj, now: dt.datetime) -> Obj:
     data, _ = _encoded_key(SM2PrivateKey.generate())
     updated = json.loads(json.dumps(secret))
     updated["data"][NEXT_KEY] = data
-    updated["metadata"].setdefault("annotations", {})[ANN_NEXT] = _ts(now)
+    updated["metadata"].setdefault("annotations", {})[ANN_NEXT] = clock.rfc3339(now)
     result = kube.replace(updated)
     fault_point("after-stage")
     return result
@@ -318,8 +318,8 @@ def promote(
     ann = updated["metadata"]["annotations"]
     ann.pop(ANN_NEXT, None)
     ann[ANN_KEY_ID] = state.staged.key_id
-    ann[ANN_NOT_BEFORE] = _ts(now)
-    ann[ANN_ROTATED_AT] = _ts(now)
+    ann[ANN_NOT_BEFORE] = clock.rfc3339(now)
+    ann[ANN_ROTATED_AT] = clock.rfc3339(now)
     ann[ANN_REVISION] = str(state.revision + 1)
     ann[ANN_PREVIOUS] = _previous_json(previous)
     if request is not None:

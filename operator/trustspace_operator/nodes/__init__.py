@@ -8,7 +8,7 @@ handlers.py) and of their objects (`NodeController.enqueue`, from watch.py), the
 but the last end in a reconcile queued on `CoalescingQueue` (queue.py).
 """
 
-from trustspace_operator.nodes.controller import NodeController, Result, now_utc
+from trustspace_operator.nodes.node_controller import NodeController, Result, now_utc
 from trustspace_operator.nodes.space_hook import NoSpace, SpaceHook
 
 __all__ = ["NoSpace", "NodeController", "Result", "SpaceHook", "now_utc"]

@@ -8,6 +8,7 @@ import datetime as dt
 import threading
 import time
 
+from trustspace import clock
 from trustspace.api.common import parse_duration
 from trustspace.api.constants import ROTATE_KEY_ANNOTATION, NodeReason, Role
 from trustspace.api.dataspacenode import DataSpaceNode, RotationPolicy
@@ -21,7 +22,6 @@ from trustspace_operator.metrics import METRICS
 from trustspace_operator.nodes.memory import NodeKey, NodeMemory
 from trustspace_operator.nodes.schedule import rotation_request
 from trustspace_operator.nodes.space_hook import SpaceHook
-from trustspace_operator.nodes.status import ts
 from trustspace_operator.targets import Target
 
 
@@ -171,7 +171,8 @@ class KeySteps:
             "Normal",
             NodeReason.KEY_ROTATED,
             f"rotated SM2 key {old_id[:16]} -> {staged.key_id[:16]} "
-            f"({why or 'staged key promoted'}); the old key verifies until {ts(now + grace)}",
+            f"({why or 'staged key promoted'}); the old key verifies until "
+            f"{clock.rfc3339(now + grace)}",
         )
         self.space.space_changed()
         fault_point("before-annotation-clear")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from trustspace import clock
 from trustspace.api.conditions import Condition, find_condition, set_condition
 from trustspace.api.constants import ConditionStatus, NodeConditionType, NodePhase, NodeReason
 from trustspace.api.dataspacenode import DataSpaceNode
@@ -40,7 +41,7 @@ _KEYS_ONLY_CAUSES = frozenset({"update", "published", "timer"})
 
 
 def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    return clock.now().replace(microsecond=0)
 
 
 @dataclass

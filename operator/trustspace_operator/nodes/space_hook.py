@@ -1,5 +1,5 @@
-"""What the node controller needs of the space controller (space/controller.py), as a Protocol:
-the nodes package does not import the space package."""
+"""What the node controller needs of the space controller (space/space_controller.py), as a
+Protocol: the nodes package does not import the space package."""
 
 from __future__ import annotations
 

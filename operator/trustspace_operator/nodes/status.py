@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from trustspace import clock
 from trustspace.api.common import parse_duration
 from trustspace.api.conditions import Condition, find_condition, set_condition
 from trustspace.api.constants import (
@@ -37,10 +38,6 @@ _BLOCKING = (
     NodeConditionType.AUDIT_STREAMING,
 )
 _OWNED_FIELDS = ("phase", "observedGeneration", "activeKey", "previousKeys", "nextKey", "agent")
-
-
-def ts(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def agent_condition(
@@ -156,7 +153,7 @@ def reconciled_conditions(
 ) -> tuple[list[Condition], Obj]:
     """Every owned condition after a reconcile that succeeded, and the status' `agent` part."""
     gen = node.generation
-    key_msg = f"SM2 key {state.active.key_id[:16]} active since {ts(state.not_before)}"
+    key_msg = f"SM2 key {state.active.key_id[:16]} active since {clock.rfc3339(state.not_before)}"
     if state.staged is not None:
         key_msg += f"; next key {state.staged.key_id[:16]} staged"
     reason = NodeReason.KEY_ROTATED if state.rotated_at else NodeReason.KEY_ISSUED
@@ -253,12 +250,14 @@ def key_status(node: DataSpaceNode, state: keys.KeyState) -> Obj:
         "keyId": state.active.key_id,
         "fingerprint": state.active.key_id,
         "publicKey": state.active.public_pem,
-        "notBefore": ts(state.not_before),
+        "notBefore": clock.rfc3339(state.not_before),
     }
     if state.rotated_at:
-        active["rotatedAt"] = ts(state.rotated_at)
+        active["rotatedAt"] = clock.rfc3339(state.rotated_at)
     if rotation.policy == RotationPolicy.AUTOMATIC:
-        active["nextRotationAt"] = ts(state.not_before + parse_duration(rotation.rotate_every))
+        active["nextRotationAt"] = clock.rfc3339(
+            state.not_before + parse_duration(rotation.rotate_every)
+        )
     out: Obj = {
         "activeKey": active,
         "previousKeys": [
@@ -266,7 +265,7 @@ def key_status(node: DataSpaceNode, state: keys.KeyState) -> Obj:
                 "keyId": p.key_id,
                 "fingerprint": p.key_id,
                 "publicKey": p.public_pem,
-                "retireAt": ts(p.retire_at),
+                "retireAt": clock.rfc3339(p.retire_at),
             }
             for p in sorted(state.previous, key=lambda p: p.retire_at, reverse=True)
         ],
@@ -276,7 +275,7 @@ def key_status(node: DataSpaceNode, state: keys.KeyState) -> Obj:
             "keyId": state.staged.key_id,
             "fingerprint": state.staged.key_id,
             "publicKey": state.staged.public_pem,
-            "stagedAt": ts(state.staged.staged_at),
+            "stagedAt": clock.rfc3339(state.staged.staged_at),
         }
     return out
 

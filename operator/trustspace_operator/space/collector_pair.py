@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
+from trustspace import clock
 from trustspace.kube import ApiError, Kube, Unreachable
 from trustspace_operator.tls import collector as collector_tls
 from trustspace_operator.tls.ca import SpaceCAs
@@ -28,7 +28,7 @@ class CollectorPair:
             return None
         try:
             ca, why = collector_tls.ensure(
-                self.hub, self.cas, self.secret, space, self.url, dt.datetime.now(dt.UTC)
+                self.hub, self.cas, self.secret, space, self.url, clock.now()
             )
         except (ApiError, Unreachable) as exc:  # the next pass retries; bundles go out anyway
             log.warning("collector TLS pair in %s not issued: %s", space, exc)

@@ -3,7 +3,7 @@
 Per namespace (one data space): the TransferPolicies, the DataSpaceNodes and the
 jurisdiction profiles (built in, plus ConfigMaps labelled `trustspace.io/profiles=true`,
 picked up live: R4) become one deterministic bundle. Its version rises only when its
-content changes; the hub key signs it; the space controller (controller.py) ships it beside
+content changes; the hub key signs it; the space controller (space_controller.py) ships it beside
 the trust bundle; each TransferPolicy's status says whether it was accepted and compiled,
 into which bundle, how many nodes it selects and how many already run it.
 """
@@ -49,10 +49,6 @@ class CompiledSpace:
     hash: str
     envelope: str
     compiled_at: str
-
-
-def _now() -> str:
-    return clock.rfc3339()
 
 
 class PolicyCompiler:
@@ -118,7 +114,7 @@ class PolicyCompiler:
             content_hash=result.bundle.content_hash,
             hash=result.bundle.hash,
             envelope=result.bundle.signed_envelope(hub_key).decode(),
-            compiled_at=_now(),
+            compiled_at=clock.rfc3339(),
         )
         self._spaces[namespace] = compiled
         log.info("compiled policy bundle %d of %s (%d policies)", version, namespace, len(policies))
@@ -138,7 +134,7 @@ class PolicyCompiler:
             content_hash=ann.get(POLICY_CONTENT_HASH_ANNOTATION, ""),
             hash=ann.get(POLICY_HASH_ANNOTATION, ""),
             envelope=envelope,
-            compiled_at=ann.get(POLICY_COMPILED_AT_ANNOTATION, _now()),
+            compiled_at=ann.get(POLICY_COMPILED_AT_ANNOTATION, clock.rfc3339()),
         )
 
     def write_status(

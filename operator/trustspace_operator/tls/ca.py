@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from trustspace import clock
 from trustspace.kube import Conflict, Kube, Obj
 from trustspace.kube import kinds as k
 from trustspace.x509names import subject_alt_names
@@ -71,7 +72,7 @@ class GatewayCA:
         # A CN is at most 64 characters; namespaces may be 63 on their own.
         cn = f"trustspace gateways {space}"[:64]
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         cert = (
             x509.CertificateBuilder()
             .subject_name(name)
