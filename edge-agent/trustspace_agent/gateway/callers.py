@@ -50,19 +50,6 @@ _RECHECK_SECONDS = 1.0
 class CallerRefused(HttpRefusal):
     """A call without an identity this gateway can verify (401/403 + audit event)."""
 
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        field: str | None = None,
-        claimed: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(status, code, message, field, headers)
-        self.claimed = claimed
-        """The name the caller gave (``X-Trustspace-Caller``), unverified: audit detail only."""
-
 
 def _loopback(remote: str | None) -> bool:
     try:
@@ -133,7 +120,6 @@ class Callers:
                     "local_only",
                     "this gateway has no callerTokensFile: only callers on its own host "
                     "(loopback) are served",
-                    claimed=claimed,
                 )
             if claimed is not None or authorization is not None:
                 raise CallerRefused(
@@ -142,7 +128,6 @@ class Callers:
                     "this gateway has no callerTokensFile, so it cannot verify who is "
                     "calling; send no caller identity (everyone here is 'local')",
                     CALLER_HEADER if claimed is not None else "Authorization",
-                    claimed=claimed,
                 )
             return LOCAL
         challenge = {"WWW-Authenticate": 'Bearer realm="trustspace-gateway"'}
@@ -153,8 +138,7 @@ class Callers:
                 "send Authorization: Bearer <token> (a token listed in the gateway's "
                 "callerTokensFile)",
                 "Authorization",
-                claimed,
-                challenge,
+                headers=challenge,
             )
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
@@ -164,8 +148,7 @@ class Callers:
                 "malformed_credentials",
                 "Authorization must be 'Bearer <token>'",
                 "Authorization",
-                claimed,
-                challenge,
+                headers=challenge,
             )
         digest = sm3(token.encode()).hex()
         tokens = self._refresh(force=False)
@@ -179,15 +162,13 @@ class Callers:
                     503,
                     "caller_registry_unavailable",
                     f"caller tokens cannot be read: {self.last_error}",
-                    claimed=claimed,
                 )
             raise CallerRefused(
                 401,
                 "unknown_caller",
                 "no caller holds this token (revoked, or never issued)",
                 "Authorization",
-                claimed,
-                challenge,
+                headers=challenge,
             )
         if claimed is not None and claimed != name:
             raise CallerRefused(
@@ -195,6 +176,5 @@ class Callers:
                 "caller_mismatch",
                 f"the token belongs to {name!r}, not {claimed!r}",
                 CALLER_HEADER,
-                claimed,
             )
         return name

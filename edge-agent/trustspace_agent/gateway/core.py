@@ -40,7 +40,12 @@ from trustspace_agent.config import AgentConfig
 from trustspace_agent.gateway.answers import GatewayError
 from trustspace_agent.gateway.approvals import ApproverKeys
 from trustspace_agent.gateway.breaker import BreakerBoard, BreakerSettings, Trip
-from trustspace_agent.gateway.callers import UNAUTHENTICATED, CallerRefused, Callers
+from trustspace_agent.gateway.callers import (
+    CALLER_HEADER,
+    UNAUTHENTICATED,
+    CallerRefused,
+    Callers,
+)
 from trustspace_agent.gateway.delivery import PeerClient
 from trustspace_agent.gateway.held_store import ReviewStore
 from trustspace_agent.gateway.inbox_store import Inbox
@@ -171,7 +176,7 @@ class Gateway:
                 subject,
                 refused,
                 action,
-                claimedCaller=refused.claimed,
+                claimedCaller=request.headers.get(CALLER_HEADER),
                 remote=request.remote,
             )
             refused.audited = True

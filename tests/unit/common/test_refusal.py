@@ -47,7 +47,7 @@ def test_body_has_field_and_extra_members_only_when_given() -> None:
         GatewayError(415, "unsupported_media_type", "expected a frame", "Content-Type"),
         InputError(415, "unsupported_media_type", "expected a frame", "Content-Type"),
         ApprovalError(415, "unsupported_media_type", "expected a frame", "Content-Type"),
-        CallerRefused(415, "unsupported_media_type", "expected a frame", "Content-Type", "x"),
+        CallerRefused(415, "unsupported_media_type", "expected a frame", "Content-Type"),
     ],
 )
 def test_the_agent_refusals_answer_alike(exc: HttpRefusal) -> None:
