@@ -15,6 +15,7 @@ import base64
 import os
 import re
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,9 @@ ENV_HUB = "TRUSTSPACE_E2E_HUB_KUBECONFIG"
 ENV_EDGES = ("TRUSTSPACE_E2E_EDGE1_KUBECONFIG", "TRUSTSPACE_E2E_EDGE2_KUBECONFIG")
 ENV_NAMESPACE = "TRUSTSPACE_E2E_NAMESPACE"
 ENV_AGENT_URLS = "TRUSTSPACE_E2E_AGENT_URLS"
+#: Set by the quickstart, whose collector is a process: its database file and CA file.
+ENV_COLLECTOR_DB = "TRUSTSPACE_E2E_COLLECTOR_DB"
+ENV_COLLECTOR_CA = "TRUSTSPACE_E2E_COLLECTOR_CA"
 #: The suite's cluster names (as LocalDataSpace calls them) -> the variable naming each.
 CLUSTER_ENV = {"hub": ENV_HUB, "edge-vn": ENV_EDGES[0], "edge-th": ENV_EDGES[1]}
 #: The agent's local API port in its container (trustspace_operator.render.API_PORT).
@@ -201,7 +205,8 @@ class ExternalDataSpace:
         files = {}
         for key in ("bundle.json", "hub.pem", "collector-ca.crt"):
             files[key] = workdir / key
-            files[key].write_text(data[key])
+            given = os.environ.get(ENV_COLLECTOR_CA) if key == "collector-ca.crt" else None
+            files[key].write_text(Path(given).read_text() if given else data[key])
         config = self.kube().get(k.CONFIG_MAP, "cn-nanning-agent-config", self.namespace) or {}
         url = yaml.safe_load(config["data"]["agent.yaml"])["collectorUrl"]
         edge = self.kube(self.cluster_of("th-rayong"))
@@ -220,6 +225,16 @@ class ExternalDataSpace:
     def audit_verify(self, inputs: EvidenceInputs) -> subprocess.CompletedProcess[str]:
         """`trustspace audit verify` where the record is: in the collector's Pod, on its
         database, with the hub key handed in on stdin (the Pod mounts only the bundle)."""
+        database = os.environ.get(ENV_COLLECTOR_DB)
+        if database:  # a collector process (the quickstart): its database is a file here
+            return subprocess.run(
+                [
+                    str(Path(sys.executable).parent / "trustspace"), "audit", "verify",
+                    "--db", database, "--trust-bundle", str(inputs.trust_bundle),
+                    "--hub-key", str(inputs.hub_key),
+                ],
+                capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
         script = (
             "cat > /tmp/hub.pem && trustspace audit verify "
             "--db /var/lib/trustspace-collector/audit.db "

@@ -84,9 +84,12 @@ def quickstart(exit_when_ready: bool, keep: bool, env_file: Path | None) -> None
 
 
 def e2e_environment(space: LocalDataSpace) -> dict[str, str]:
-    """The variables tests/support/dataspace.py reads. The agents here are processes, not
-    Pods, so their API URLs are given instead of found through port-forwards."""
+    """The variables tests/support/dataspace.py reads. The agents and the collector here are
+    processes, not Pods, so their API URLs, the collector's database and its CA are given
+    instead of found through port-forwards and `kubectl exec`."""
     return {
+        "TRUSTSPACE_E2E_COLLECTOR_DB": str(space.root / "collector" / "audit.db"),
+        "TRUSTSPACE_E2E_COLLECTOR_CA": str(space.ca_file),
         "TRUSTSPACE_E2E_HUB_KUBECONFIG": str(space.kubeconfig("hub")),
         "TRUSTSPACE_E2E_EDGE1_KUBECONFIG": str(space.kubeconfig("edge-vn")),
         "TRUSTSPACE_E2E_EDGE2_KUBECONFIG": str(space.kubeconfig("edge-th")),
