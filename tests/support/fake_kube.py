@@ -57,6 +57,13 @@ class FakeKube:
     def apply(self, obj: Obj, **_: Any) -> Obj:
         return self._write("apply", obj)
 
+    def apply_status(self, kind: k.Kind, name: str, namespace: str, status: Obj, **_: Any) -> Obj:
+        """The status subresource's server-side apply, as Kube.apply_status sends it."""
+        body = {"kind": kind.kind, "metadata": {"name": name, "namespace": namespace}}
+        return self.request(
+            "PATCH", kind.path(namespace, name) + "/status", body={**body, "status": status}
+        )
+
     def request(self, method: str, path: str, **kw: Any) -> Obj:
         body: Obj = kw["body"]
         kind = k.BY_KIND[body["kind"]]

@@ -77,23 +77,12 @@ class KubeLinkSink:
         self._events = EventRecorder(self._kube, component=FIELD_MANAGER)
 
     def write(self, link: str, status: dict[str, Any], event: tuple[str, str, str] | None) -> None:
-        from trustspace.api.constants import GROUP, MIRRORLINK_KIND, VERSION
         from trustspace.kube import ApiError, NotFound, Unreachable
         from trustspace.kube import kinds as k
 
-        body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": MIRRORLINK_KIND,
-            "metadata": {"name": link, "namespace": self._namespace},
-            "status": status,
-        }
         try:
-            live = self._kube.request(
-                "PATCH",
-                k.MIRRORLINK.path(self._namespace, link) + "/status",
-                query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
-                body=body,
-                content_type="application/apply-patch+yaml",
+            live = self._kube.apply_status(
+                k.MIRRORLINK, link, self._namespace, status, field_manager=FIELD_MANAGER
             )
         except NotFound:
             log.warning("link report for %s: no such MirrorLink in %s", link, self._namespace)

@@ -113,9 +113,6 @@ class KubernetesSink:
         self.writes = 0
         """Status applies sent (tests and metrics)."""
 
-    def _path(self, node: str) -> str:
-        return k.DATASPACENODE.path(self._namespace, node) + "/status"
-
     def _view(self, node: str) -> NodeView | None:
         view = self._nodes.get(node)
         if view is not None:
@@ -137,20 +134,14 @@ class KubernetesSink:
             if view is None:
                 return
             failures = view.merge(update, self._clock())
-            body = {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": DATASPACENODE_KIND,
-                "metadata": {"name": node, "namespace": self._namespace},
-                "status": view.status(),
-            }
             try:
                 self.writes += 1
-                live = self._kube.request(
-                    "PATCH",
-                    self._path(node),
-                    query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
-                    body=body,
-                    content_type="application/apply-patch+yaml",
+                live = self._kube.apply_status(
+                    k.DATASPACENODE,
+                    node,
+                    self._namespace,
+                    view.status(),
+                    field_manager=FIELD_MANAGER,
                 )
                 view.meta = live.get("metadata") or view.meta
             except NotFound:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 
-from trustspace.api.constants import API_VERSION, DATASPACENODE_KIND
 from trustspace.api.dataspacenode import DataSpaceNode
 from trustspace.kube import Kube, NotFound, Obj
 from trustspace.kube import kinds as k
@@ -30,20 +29,10 @@ class StatusWriter:
         if current.get("phase") != status["phase"]:
             # MirrorLink and TransferPolicy status depend on node readiness (space/).
             self.space.space_changed()
-        patch = {
-            "apiVersion": API_VERSION,
-            "kind": DATASPACENODE_KIND,
-            "metadata": {"name": node.name, "namespace": node.namespace},
-            "status": status,
-        }
         version: str | None = None
         with contextlib.suppress(NotFound):  # deleted meanwhile
-            written = self.hub.request(
-                "PATCH",
-                k.DATASPACENODE.path(node.namespace, node.name) + "/status",
-                query=[("fieldManager", STATUS_MANAGER), ("force", "true")],
-                body=patch,
-                content_type="application/apply-patch+yaml",
+            written = self.hub.apply_status(
+                k.DATASPACENODE, node.name, node.namespace, status, field_manager=STATUS_MANAGER
             )
             found = written.get("metadata", {}).get("resourceVersion")
             version = str(found) if found else None

@@ -12,8 +12,6 @@ from typing import Any
 
 from trustspace.api.conditions import condition_dict
 from trustspace.api.constants import (
-    API_VERSION,
-    MIRRORLINK_KIND,
     ConditionStatus,
     LinkConditionType,
     LinkReason,
@@ -111,22 +109,17 @@ def update_links(hub: Kube, namespace: str, nodes: list[Obj], policies: list[Obj
         conditions = link_conditions(link, by_node, by_policy)
         if _same(link, conditions):
             continue
-        body = {
-            "apiVersion": API_VERSION,
-            "kind": MIRRORLINK_KIND,
-            "metadata": {"name": link["metadata"]["name"], "namespace": namespace},
-            "status": {
-                "observedGeneration": link["metadata"].get("generation"),
-                "conditions": conditions,
-            },
+        status = {
+            "observedGeneration": link["metadata"].get("generation"),
+            "conditions": conditions,
         }
         try:
-            hub.request(
-                "PATCH",
-                k.MIRRORLINK.path(namespace, link["metadata"]["name"]) + "/status",
-                query=[("fieldManager", STATUS_MANAGER), ("force", "true")],
-                body=body,
-                content_type="application/apply-patch+yaml",
+            hub.apply_status(
+                k.MIRRORLINK,
+                link["metadata"]["name"],
+                namespace,
+                status,
+                field_manager=STATUS_MANAGER,
             )
         except ApiError as exc:
             if exc.status != 404:

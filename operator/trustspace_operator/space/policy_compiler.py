@@ -18,8 +18,6 @@ from typing import Any
 from trustspace import clock
 from trustspace.api.conditions import condition_dict
 from trustspace.api.constants import (
-    API_VERSION,
-    TRANSFERPOLICY_KIND,
     PolicyConditionType,
     PolicyReason,
 )
@@ -157,19 +155,13 @@ class PolicyCompiler:
             status = _status(body, report, compiled, running)
             if _same(body.get("status") or {}, status):
                 continue
-            patch = {
-                "apiVersion": API_VERSION,
-                "kind": TRANSFERPOLICY_KIND,
-                "metadata": {"name": body["metadata"]["name"], "namespace": namespace},
-                "status": status,
-            }
             try:
-                self.hub.request(
-                    "PATCH",
-                    k.TRANSFERPOLICY.path(namespace, body["metadata"]["name"]) + "/status",
-                    query=[("fieldManager", STATUS_MANAGER), ("force", "true")],
-                    body=patch,
-                    content_type="application/apply-patch+yaml",
+                self.hub.apply_status(
+                    k.TRANSFERPOLICY,
+                    body["metadata"]["name"],
+                    namespace,
+                    status,
+                    field_manager=STATUS_MANAGER,
                 )
             except ApiError as exc:
                 if exc.status != 404:  # a policy deleted meanwhile needs no status

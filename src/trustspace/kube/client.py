@@ -226,6 +226,25 @@ class Kube:
             content_type="application/apply-patch+yaml",
         )
 
+    def apply_status(
+        self, kind: Kind, name: str, namespace: str, status: Obj, *, field_manager: str
+    ) -> Obj:
+        """Server-side apply of `status` to the status subresource: the fields in it become
+        `field_manager`'s; what other managers own in the same status stays."""
+        body = {
+            "apiVersion": kind.api_version,
+            "kind": kind.kind,
+            "metadata": {"name": name, "namespace": namespace},
+            "status": status,
+        }
+        return self.request(
+            "PATCH",
+            kind.path(namespace, name) + "/status",
+            query=[("fieldManager", field_manager), ("force", "true")],
+            body=body,
+            content_type="application/apply-patch+yaml",
+        )
+
     def claim_for_apply(self, live: Obj, *, field_manager: str = FIELD_MANAGER) -> bool:
         """Make what `field_manager` set with a create or update its applied configuration,
         before it applies to `live` for the first time.
