@@ -16,7 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from support.kind import RELEASE, SYSTEM_NS, Clusters, wait_until
+from support.kind import RELEASE, SYSTEM_NS, Clusters
+from support.operator import wait_for
 
 NODE = "cn-nanning"
 API_PORT, GATEWAY_PORT, COLLECTOR_PORT, METRICS_PORT = 8780, 8443, 8443, 9090
@@ -111,21 +112,23 @@ def test_without_the_policy_the_same_probe_gets_through(clusters: Clusters, prob
     deploy = f"deploy/{RELEASE}-operator"
     clusters.run("hub", "-n", SYSTEM_NS, "scale", deploy, "--replicas=0")
     try:
-        wait_until(
+        wait_for(
             "the operator Pods to stop",
             lambda: not clusters.pods("hub", SYSTEM_NS, "app.kubernetes.io/component=operator"),
             timeout=120,
+            every=2,
         )
         clusters.run("hub", "-n", ns, "delete", "networkpolicy", f"{NODE}-agent")
-        wait_until(
+        wait_for(
             "the API port to open without the policy",
             lambda: _connect(clusters, ns, agent, API_PORT) == "open",
             timeout=60,
+            every=2,
         )
     finally:
         clusters.run("hub", "-n", SYSTEM_NS, "scale", deploy, "--replicas=2")
     clusters.run("hub", "-n", SYSTEM_NS, "rollout", "status", deploy, "--timeout=180s")
-    wait_until(
+    wait_for(
         "the operator to restore the agent's NetworkPolicy",
         lambda: (
             clusters.run(
@@ -134,11 +137,13 @@ def test_without_the_policy_the_same_probe_gets_through(clusters: Clusters, prob
             == 0
         ),
         timeout=180,
+        every=2,
     )
-    wait_until(
+    wait_for(
         "the API port to be refused again",
         lambda: _refused(_connect(clusters, ns, agent, API_PORT)),
         timeout=60,
+        every=2,
     )
 
     def all_ready() -> bool:
@@ -146,4 +151,4 @@ def test_without_the_policy_the_same_probe_gets_through(clusters: Clusters, prob
         conds = [{c["type"]: c["status"] for c in n["status"]["conditions"]} for n in nodes]
         return all(c.get("Ready") == "True" and c.get("PolicySynced") == "True" for c in conds)
 
-    wait_until("every node Ready under the restarted operator", all_ready, timeout=240, every=5)
+    wait_for("every node Ready under the restarted operator", all_ready, timeout=240, every=5)

@@ -18,7 +18,8 @@ import uuid
 from typing import Any
 
 from support.dataspace import PortForward
-from support.kind import AGENTS, RELEASE, SYSTEM_NS, Clusters, wait_until
+from support.kind import AGENTS, RELEASE, SYSTEM_NS, Clusters
+from support.operator import wait_for
 from trustspace.api.constants import ROTATE_KEY_ANNOTATION
 
 COLLECTOR_DB = "/var/lib/trustspace-collector/audit.db"
@@ -52,7 +53,7 @@ def _wait_agent_ready(clusters: Clusters, node: str, timeout: float = 240) -> No
             c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", [])
         )
 
-    wait_until(f"{pod} Ready", ready, timeout=timeout)
+    wait_for(f"{pod} Ready", ready, timeout=timeout, every=2)
 
 
 def _hub_events(clusters: Clusters, node: str, action: str) -> list[dict[str, Any]]:
@@ -103,7 +104,7 @@ def test_agent_pod_killed_during_an_event_stream_loses_nothing(clusters: Cluster
         missing = acked - seen
         return not missing
 
-    wait_until("every acknowledged event at the hub", all_at_hub, timeout=240, every=5)
+    wait_for("every acknowledged event at the hub", all_at_hub, timeout=240, every=5)
     # The chain the hub holds is one history: strictly increasing sequence numbers.
     seqs = [e["seq"] for e in _hub_events(clusters, node, action)]
     assert seqs == sorted(set(seqs))
@@ -129,10 +130,11 @@ def test_operator_killed_mid_rotation_leaves_exactly_one_active_key(clusters: Cl
         f"{ROTATE_KEY_ANNOTATION}={int(time.time())}",
     )  # fmt: skip
     clusters.run("hub", "-n", SYSTEM_NS, "delete", "pod", leader, "--force", "--grace-period=0")
-    new = wait_until(
+    new = wait_for(
         "the standby to take the Lease",
         lambda: (n := _leader(clusters)) and n != leader and n,
         timeout=120,
+        every=2,
     )
 
     def rotated() -> Any:
@@ -142,9 +144,7 @@ def test_operator_killed_mid_rotation_leaves_exactly_one_active_key(clusters: Cl
         done = active and active != before and not status.get("nextKey")
         return done and conds.get("Ready") == "True" and status
 
-    status = wait_until(
-        "the rotation to finish under the new leader", rotated, timeout=300, every=3
-    )
+    status = wait_for("the rotation to finish under the new leader", rotated, timeout=300, every=3)
     assert _leader(clusters) == new
     # One active key: the status names one, the node's key Secret holds one (no staged key
     # left behind), and the trust bundle every agent reads lists it as the node's only key.
@@ -200,7 +200,7 @@ def test_a_drained_node_gets_its_agents_back_with_their_audit(clusters: Clusters
             conds = clusters.conditions(node)
             return all(conds.get(t, {}).get("status") == "True" for t in ("Ready", "AgentReady"))
 
-        wait_until(f"{node} Ready again at the hub", back, timeout=240, every=5)
+        wait_for(f"{node} Ready again at the hub", back, timeout=240, every=5)
         _send(clusters, node, action, [f"{run}-after-{i}" for i in range(20)])
     # The audit buffer survived on its volume: one chain across the drain, nothing lost.
     for node in nodes:
@@ -209,7 +209,7 @@ def test_a_drained_node_gets_its_agents_back_with_their_audit(clusters: Clusters
             events = [e for e in _hub_events(clusters, node, action) if e["detail"].startswith(run)]
             return events if len(events) == 40 else None
 
-        events = wait_until(f"{node}'s 40 events at the hub", arrived, timeout=180, every=5)
+        events = wait_for(f"{node}'s 40 events at the hub", arrived, timeout=180, every=5)
         seqs = [e["seq"] for e in events]
         assert seqs == sorted(set(seqs))
         assert [e["detail"] for e in events][:20] == [f"{run}-before-{i}" for i in range(20)]
@@ -244,10 +244,12 @@ def test_a_breaker_trips_on_denied_transfers_and_is_reset_by_hand(clusters: Clus
             conds = {c["type"]: c for c in (ml.get("status") or {}).get("conditions", [])}
             return conds.get("CircuitBreakerTripped", {}).get("status") == "True"
 
-        wait_until("the hub to show the tripped breaker", tripped_at_hub, timeout=120)
+        wait_for("the hub to show the tripped breaker", tripped_at_hub, timeout=120, every=2)
         status, answer = _post(f"{url}/v1/links/{link}/reset?kind=link", {})
         assert status == 200, answer
         assert answer["circuitBreaker"]["state"] == "Closed"
-        wait_until("the hub to show the breaker closed", lambda: not tripped_at_hub(), timeout=120)
+        wait_for(
+            "the hub to show the breaker closed", lambda: not tripped_at_hub(), timeout=120, every=2
+        )
     finally:
         forward.stop()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,14 +59,3 @@ class Clusters:
     def conditions(self, node: str) -> dict[str, dict[str, Any]]:
         status = self.dsn(node).get("status") or {}
         return {c["type"]: c for c in status.get("conditions", [])}
-
-
-def wait_until(what: str, probe: Callable[[], Any], timeout: float = 180, every: float = 2) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
