@@ -14,8 +14,11 @@ down() {
   if ((rc != 0)) && [[ -n "${TRUSTSPACE_E2E_HUB_KUBECONFIG:-}" ]]; then
     say "failed (rc $rc): the state of the clusters, for the log"
     for cfg in "$TRUSTSPACE_E2E_HUB_KUBECONFIG" "$TRUSTSPACE_E2E_EDGE1_KUBECONFIG" "$TRUSTSPACE_E2E_EDGE2_KUBECONFIG"; do
-      "$TRUSTSPACE_E2E_KIND_BIN/kubectl" --kubeconfig "$cfg" get pods,dsn,events -A -o wide 2>&1 | tail -n 60 >&2 || true
+      "$TRUSTSPACE_E2E_KIND_BIN/kubectl" --kubeconfig "$cfg" get pods -A -o wide >&2 || true
+      "$TRUSTSPACE_E2E_KIND_BIN/kubectl" --kubeconfig "$cfg" get events -A --sort-by=.lastTimestamp 2>&1 | tail -n 40 >&2 || true
     done
+    "$TRUSTSPACE_E2E_KIND_BIN/kubectl" --kubeconfig "$TRUSTSPACE_E2E_HUB_KUBECONFIG" -n "$TRUSTSPACE_E2E_NAMESPACE" get dsn \
+      -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{range .status.conditions[*]}{"  "}{.type}={.status} {.reason}: {.message}{"\n"}{end}{end}' >&2 || true
   fi
   if [[ "${TRUSTSPACE_KIND_KEEP:-0}" == 1 ]]; then
     say "TRUSTSPACE_KIND_KEEP=1: clusters left up; 'source $env_file' to use them, hack/kind-down.sh to remove them"

@@ -143,6 +143,7 @@ class ExternalDataSpace:
 
     def start(self) -> ExternalDataSpace:
         self._register_approvers()
+        self._wait_settled()
         urls = os.environ.get(ENV_AGENT_URLS, "")
         for item in filter(None, urls.split(",")):
             node, url = item.split("=", 1)
@@ -245,6 +246,22 @@ class ExternalDataSpace:
             "-n", self.namespace, "exec", "-i", "deploy/trustspace-collector", "--",
             "sh", "-c", script, input=inputs.hub_key.read_text(), check=False,
         )  # fmt: skip
+
+    def _wait_settled(self, timeout: float = 300) -> None:
+        """Every node Ready again after this run's changes (approvers shipped, and whatever
+        the previous suite did: kills, drains, restarts). A kubelet refreshes a mounted
+        ConfigMap only every minute or so, so agents in Pods report a new trust bundle that
+        much later than the quickstart's processes, which read the files at once."""
+        wanted = ("Ready", "KeyReady", "AgentReady", "PolicySynced")
+        deadline = time.monotonic() + timeout
+        while True:
+            nodes = self.ready_nodes()
+            waiting = {n: c for n, c in nodes.items() if any(c.get(t) != "True" for t in wanted)}
+            if nodes and not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nodes not Ready after {timeout:.0f}s: {waiting}")
+            time.sleep(3)
 
     def _kubectl(self, cluster: str) -> Any:
         def run(*args: str, input: str | None = None, check: bool = True) -> Any:
