@@ -112,9 +112,9 @@ def reviewed_transfer(space: DataSpace, say: Say) -> dict[str, Any]:
     for group in held["approvals"]:
         names = ", ".join(group["approvers"])
         say(f"  held {tid[:12]}: needs {group['minApprovals']} of {names}")
-        for approver in group["approvers"][: group["minApprovals"]]:
-            _approve(th.api, tid, approver, space.approver_key_file(approver))
-            say(f"    {approver} approved (SM2-signed)")
+    for approver in approvers_to_ask(held["approvals"]):
+        _approve(th.api, tid, approver, space.approver_key_file(approver))
+        say(f"    {approver} approved (SM2-signed)")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         _, view = _call("GET", f"{th.api}/v1/reviews/{tid}")
@@ -125,6 +125,17 @@ def reviewed_transfer(space: DataSpace, say: Say) -> dict[str, Any]:
             raise RuntimeError(f"the reviewed transfer ended {view['state']}: {view}")
         time.sleep(0.5)
     raise RuntimeError(f"the reviewed transfer was not delivered in 30s: {view}")
+
+
+def approvers_to_ask(groups: list[dict[str, Any]]) -> list[str]:
+    """Whom to ask, in order, so that every group has its minimum. One approval counts in
+    every group that names its approver, and an approver decides once (a second decision is
+    refused as a duplicate): groups that share an approver need only what is still missing."""
+    asked: list[str] = []
+    for group in groups:
+        missing = group["minApprovals"] - len(set(asked) & set(group["approvers"]))
+        asked += [a for a in group["approvers"] if a not in asked][: max(missing, 0)]
+    return asked
 
 
 def _approve(agent: str, tid: str, approver: str, key: Path) -> None:
